@@ -1,0 +1,84 @@
+"""The Bottle application: routes, the JSON envelope on every answer, and error handling.
+
+Handlers run in the greenlet gevent.pywsgi gives each request. A handler's exception never
+reaches the client as a traceback: the `_guard` plugin logs it (event `http.unhandled`) and
+answers 500 in the envelope; unknown paths and methods get 404/405 in the envelope too.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import bottle
+
+from goald.console import envelope
+from goald import __version__, logs
+from goald.db.pool import DatabaseUnavailable, Pool, PoolTimeout
+
+
+@dataclass
+class AppContext:
+    """What the HTTP side may read of the daemon."""
+
+    pool: Pool
+    node: str
+    database: str  # human description (masked DSN or embedded data dir)
+    embedded: bool
+    started: float = field(default_factory=time.monotonic)
+
+
+def make_app(ctx: AppContext) -> bottle.Bottle:
+    app = bottle.Bottle(catchall=True, autojson=False)
+    app.install(_guard)
+    app.default_error_handler = _error_page
+
+    @app.get("/api/health")
+    def health():
+        started = time.monotonic()
+        try:
+            with ctx.pool.connection(timeout_s=2.0) as conn, conn.cursor() as cur:
+                cur.execute("SELECT 1")
+        except (PoolTimeout, DatabaseUnavailable) as e:
+            return envelope.error("database_unavailable", str(e), 503)
+        return envelope.ok({
+            "status": "up",
+            "version": __version__,
+            "node": ctx.node,
+            "uptime_s": round(time.monotonic() - ctx.started, 1),
+            "database": {"ok": True, "embedded": ctx.embedded,
+                         "latency_ms": round((time.monotonic() - started) * 1000, 1)},
+        })
+
+    @app.get("/health/pool")
+    def health_pool():
+        return envelope.ok(ctx.pool.stats().as_dict())
+
+    return app
+
+
+def _guard(callback):
+    """Bottle plugin: any exception from a handler becomes a logged 500 in the envelope."""
+
+    def wrapper(*args, **kwargs):
+        try:
+            return callback(*args, **kwargs)
+        except bottle.HTTPResponse:
+            raise
+        except Exception as e:
+            logs.event("ERROR", "http.unhandled",
+                       f"Unhandled error in {bottle.request.method} {bottle.request.path}: "
+                       f"{type(e).__name__}: {e}", method=bottle.request.method, path=bottle.request.path)
+            return envelope.error("internal", "internal error; the server log has the details", 500)
+
+    return wrapper
+
+
+def _error_page(err: bottle.HTTPError) -> str:
+    code = {404: "not_found", 405: "method_not_allowed", 400: "bad_request"}.get(err.status_code, "error")
+    message = {404: f"no such endpoint: {bottle.request.path}",
+               405: f"{bottle.request.method} is not allowed on {bottle.request.path}"}.get(
+        err.status_code, str(err.body or err.status_line))
+    body = envelope.error(code, message, err.status_code)
+    if err.status_code == 405 and err.headers.get("Allow"):
+        bottle.response.set_header("Allow", err.headers["Allow"])
+    return body

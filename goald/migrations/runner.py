@@ -1,0 +1,170 @@
+"""Applying sql/NNNN_name.sql migrations, once each, in order, under an advisory lock.
+
+`migrate()` runs in the calling greenlet on a dedicated connection (not a pool connection: a
+migration may legitimately run longer than the pool's statement_timeout). It takes a
+session-level advisory lock first, so two goald processes starting together apply each file once:
+the second waits, then finds nothing left to do. A transactional file is applied and recorded in
+`schema_migrations` in one transaction; a file holding statements that cannot run in a
+transaction (CREATE INDEX CONCURRENTLY, ...) runs statement by statement in autocommit and is
+recorded when all succeeded (such statements must be re-runnable; the validator insists).
+Failures raise `MigrationError` naming file and line; nothing after the failing file is applied.
+"""
+from __future__ import annotations
+
+import importlib.resources
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg2
+import psycopg2.errors
+
+from goald import logs
+from goald.migrations.sqlfile import MigrationFile, MigrationFileError, discover
+from goald.redact import mask_dsn
+
+# pg_advisory_lock key owned by goald's migration runner ("goald" in ASCII, as a bigint).
+LOCK_KEY = 0x676F616C64
+DEFAULT_LOCK_WAIT_S = 300.0
+
+SCHEMA_MIGRATIONS = """
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version     integer PRIMARY KEY,
+    name        text NOT NULL,
+    checksum    text NOT NULL,
+    applied_at  timestamptz NOT NULL DEFAULT now(),
+    duration_ms integer NOT NULL,
+    applied_by  text NOT NULL
+)"""
+
+
+class MigrationError(Exception):
+    """A migration could not be applied; str() is 'file:line: reason'."""
+
+
+@dataclass(frozen=True)
+class Applied:
+    version: int
+    name: str
+    duration_ms: int
+
+
+def default_dir() -> Path:
+    """The migrations shipped with this goald (package data `goald.sql`)."""
+    return Path(str(importlib.resources.files("goald.sql")))
+
+
+def migrate(dsn: str, directory: Path | None = None, *, node: str = "goald",
+            lock_wait_s: float = DEFAULT_LOCK_WAIT_S, connect_timeout_s: float = 5.0) -> list[Applied]:
+    """Apply every pending migration; return what this call applied (empty when up to date)."""
+    files = _files(directory)
+    conn = _connect(dsn, connect_timeout_s)
+    try:
+        _lock(conn, lock_wait_s)
+        try:
+            with conn.cursor() as cur:
+                cur.execute(SCHEMA_MIGRATIONS)
+                cur.execute("SELECT version, name, checksum FROM schema_migrations")
+                done = {v: (n, c) for v, n, c in cur.fetchall()}
+            _warn_about_drift(files, done)
+            applied = []
+            for f in files:
+                if f.version not in done:
+                    applied.append(_apply(conn, f, node))
+            return applied
+        finally:
+            with conn.cursor() as cur:
+                cur.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
+    finally:
+        conn.close()
+
+
+def pending(dsn: str, directory: Path | None = None, *, connect_timeout_s: float = 5.0) -> list[MigrationFile]:
+    """Migrations not yet recorded in schema_migrations (all of them on an empty database)."""
+    files = _files(directory)
+    conn = _connect(dsn, connect_timeout_s)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT to_regclass('schema_migrations') IS NOT NULL")
+            if not cur.fetchone()[0]:
+                return files
+            cur.execute("SELECT version FROM schema_migrations")
+            done = {r[0] for r in cur.fetchall()}
+        return [f for f in files if f.version not in done]
+    finally:
+        conn.close()
+
+
+def _files(directory: Path | None) -> list[MigrationFile]:
+    try:
+        return discover(directory or default_dir())
+    except MigrationFileError as e:
+        raise MigrationError(str(e)) from None
+
+
+def _connect(dsn: str, connect_timeout_s: float):
+    try:
+        conn = psycopg2.connect(dsn, connect_timeout=max(1, int(connect_timeout_s)),
+                                application_name="goald-migrate", options="-c statement_timeout=0")
+    except psycopg2.OperationalError as e:
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise MigrationError(f"cannot connect to {mask_dsn(dsn)}: {reason}") from None
+    conn.autocommit = True
+    return conn
+
+
+def _lock(conn, lock_wait_s: float) -> None:
+    with conn.cursor() as cur:
+        cur.execute("SET lock_timeout = %s", (f"{int(lock_wait_s * 1000)}ms",))
+        try:
+            cur.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
+        except psycopg2.errors.LockNotAvailable:
+            raise MigrationError(
+                f"another process held the migration lock for over {lock_wait_s:g} s; is a migration "
+                f"still running? (pg_locks: locktype advisory, objid {LOCK_KEY & 0xFFFFFFFF})") from None
+        cur.execute("SET lock_timeout = 0")
+
+
+def _warn_about_drift(files: list[MigrationFile], done: dict[int, tuple[str, str]]) -> None:
+    known = {f.version: f for f in files}
+    for version, (name, checksum) in sorted(done.items()):
+        f = known.get(version)
+        if f is None:
+            logs.event("WARNING", "migrations.unknown_applied",
+                       f"Migration {version:04d}_{name} is applied in the database but unknown to this goald "
+                       f"(an older goald on a newer schema?)", version=version)
+        elif f.checksum != checksum:
+            logs.event("WARNING", "migrations.changed_after_apply",
+                       f"Migration {f.path.name} changed after it was applied; the change is NOT applied. "
+                       f"Put schema changes in a new file", version=version)
+
+
+def _apply(conn, f: MigrationFile, node: str) -> Applied:
+    logs.event("INFO", "migrations.apply", f"Applying migration {f.path.name}",
+               version=f.version, transactional=f.transactional)
+    started = time.monotonic()
+    stmt = None
+    try:
+        with conn.cursor() as cur:
+            if f.transactional:
+                cur.execute("BEGIN")
+            for stmt in f.statements:
+                cur.execute(stmt.sql)
+            duration_ms = int((time.monotonic() - started) * 1000)
+            cur.execute(
+                "INSERT INTO schema_migrations (version, name, checksum, duration_ms, applied_by) "
+                "VALUES (%s, %s, %s, %s, %s)", (f.version, f.name, f.checksum, duration_ms, node))
+            if f.transactional:
+                cur.execute("COMMIT")
+    except psycopg2.Error as e:
+        if f.transactional and not conn.closed:
+            with conn.cursor() as cur:
+                cur.execute("ROLLBACK")
+        line = stmt.line if stmt is not None else 0
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        outcome = ("the file was rolled back" if f.transactional else
+                   "statements before this one stay applied; they are re-runnable, fix and run again")
+        raise MigrationError(f"{f.path}:{line}: {reason} ({outcome})") from None
+    logs.event("INFO", "migrations.applied", f"Applied migration {f.path.name} ({duration_ms}ms)",
+               version=f.version, duration_ms=duration_ms)
+    return Applied(f.version, f.name, duration_ms)

@@ -1,0 +1,190 @@
+"""The one table of goald's settings.
+
+Every setting is declared here once: its dotted name (`section.key` in goald.toml), type, default,
+bounds, the environment variables that override it, help text and whether it is a secret. This
+table drives parsing and validation (goald/config.py), `goald config`, the sample goald.toml
+(`goald config --sample`) and docs/configuration.md (`goald config --markdown`); a test fails when
+the committed goald.toml or doc disagree with it.
+
+Environment naming scheme: every setting answers to `GOALD_<SECTION>_<KEY>` (upper case, dots to
+underscores). Where the original system (the seeds) had a variable for the same thing, that name
+works too (`DATABASE_URL`, `DB_MAX_CONNECTIONS`, ...) and is listed in `legacy_env`. When both are
+set, the `GOALD_*` name wins. Job-specific variables of the seeds (`JOB_STAGGER_<JOB>`,
+`MATCH_MINUTE_TIMEOUT_MS`, ...) arrive with the jobs that own them and follow the same scheme.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One configurable value. `type` is one of bool, int, float, str; `choices` limits a str."""
+
+    name: str
+    type: type
+    default: Any
+    help: str
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[str, ...] | None = None
+    secret: bool = False
+    legacy_env: tuple[str, ...] = ()
+    # Legal but unusual values: (predicate description, predicate) → a warning at start-up.
+    warn_above: float | None = None
+    warn_reason: str = ""
+    unit: str = ""
+    runtime: bool = False  # may change on reload (SIGHUP) without a restart
+
+    @property
+    def section(self) -> str:
+        return self.name.split(".", 1)[0]
+
+    @property
+    def key(self) -> str:
+        return self.name.split(".", 1)[1]
+
+    @property
+    def env(self) -> str:
+        return "GOALD_" + self.name.replace(".", "_").upper()
+
+    @property
+    def env_names(self) -> tuple[str, ...]:
+        """Variables that set this value, strongest first."""
+        return (self.env, *self.legacy_env)
+
+    def bounds_text(self) -> str:
+        if self.choices:
+            return " | ".join(self.choices)
+        if self.minimum is not None and self.maximum is not None:
+            return f"{_num(self.minimum)}..{_num(self.maximum)}"
+        if self.minimum is not None:
+            return f">= {_num(self.minimum)}"
+        if self.maximum is not None:
+            return f"<= {_num(self.maximum)}"
+        return ""
+
+
+def _num(v: float) -> str:
+    return str(int(v)) if float(v).is_integer() else str(v)
+
+
+SECTIONS: dict[str, str] = {
+    "node": "Identity of this goald instance",
+    "database": "PostgreSQL: a server of yours (url) or the embedded one (data_dir)",
+    "log": "Logging to standard error (journald under systemd)",
+    "console": "HTTP listener for the console, health endpoints and the public API",
+    "pool_monitor": "Sampling of the connection pool into pool_samples",
+}
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "node.name", str, "",
+        "Name of this instance in logs, pool samples and the run ledger; empty means the host name.",
+    ),
+    Setting(
+        "database.url", str, "",
+        "PostgreSQL DSN (postgresql://user:password@host:5432/db). Empty: start the embedded "
+        "PostgreSQL in database.data_dir and stop it when goald stops.",
+        secret=True, legacy_env=("DATABASE_URL",),
+    ),
+    Setting(
+        "database.data_dir", str, "",
+        "Directory for goald's own state, including the embedded PostgreSQL cluster (<data_dir>/pg). "
+        "Empty: $STATE_DIRECTORY (systemd), else $XDG_DATA_HOME/goald, else ~/.local/share/goald.",
+    ),
+    Setting(
+        "database.pool_max", int, 20,
+        "Most connections the pool opens; a greenlet that finds them all busy waits. Check the "
+        "server first with `goald check-db-capacity` before raising it.",
+        minimum=1, maximum=500, warn_above=80, unit="connections",
+        warn_reason="the seeds cap the pool at min(max_connections - 23, 80); run `goald check-db-capacity`",
+        legacy_env=("DB_MAX_CONNECTIONS",),
+    ),
+    Setting(
+        "database.pool_min", int, 1,
+        "Connections opened at start and kept open while idle.",
+        minimum=0, maximum=500, unit="connections",
+    ),
+    Setting(
+        "database.pool_timeout_s", float, 10.0,
+        "How long a greenlet waits for a free connection before it fails with a clear error.",
+        minimum=0.1, maximum=600, unit="s",
+    ),
+    Setting(
+        "database.connect_timeout_s", float, 5.0,
+        "How long opening one connection may take.",
+        minimum=0.5, maximum=120, unit="s",
+    ),
+    Setting(
+        "database.statement_timeout_ms", int, 30000,
+        "Server-side limit on any one statement issued through the pool; 0 disables it.",
+        minimum=0, maximum=3_600_000, unit="ms", warn_above=600_000,
+        warn_reason="statements running for over 10 minutes hold pool connections that long",
+    ),
+    Setting(
+        "database.migrate_on_start", bool, True,
+        "Apply pending migrations (sql/) when `goald run` starts.",
+    ),
+    Setting(
+        "log.level", str, "INFO",
+        "Lowest level written.",
+        choices=("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"), runtime=True,
+    ),
+    Setting(
+        "log.format", str, "auto",
+        "auto: readable lines on a terminal, JSON lines otherwise; json or text force one.",
+        choices=("auto", "json", "text"),
+    ),
+    Setting(
+        "log.journald_prefix", bool, False,
+        "Prefix each line with its syslog priority (<3> error ... <7> debug) so journald keeps levels.",
+    ),
+    Setting(
+        "console.host", str, "127.0.0.1",
+        "Address the HTTP listener binds to.",
+    ),
+    Setting(
+        "console.port", int, 8080,
+        "Port the HTTP listener binds to; 0 picks a free port (logged at start).",
+        minimum=0, maximum=65535,
+    ),
+    Setting(
+        "pool_monitor.interval_s", float, 10.0,
+        "Seconds between two samples of the pool (pool_samples row + PoolMonitor log line).",
+        minimum=0.5, maximum=3600, unit="s",
+    ),
+    Setting(
+        "pool_monitor.retention_days", float, 7.0,
+        "Pool samples older than this are deleted.",
+        minimum=0.01, maximum=3650, unit="days",
+    ),
+)
+
+BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
+BY_ENV: dict[str, Setting] = {env: s for s in SETTINGS for env in s.env_names}
+
+
+@dataclass
+class SettingsTableError(Exception):
+    problems: list[str] = field(default_factory=list)
+
+
+def _check_table() -> None:
+    """Fail at import when the table itself is inconsistent (a developer error, caught by any test)."""
+    problems = []
+    for s in SETTINGS:
+        if s.section not in SECTIONS:
+            problems.append(f"{s.name}: section {s.section!r} missing from SECTIONS")
+        if not isinstance(s.default, s.type) or (s.type is int and isinstance(s.default, bool)):
+            problems.append(f"{s.name}: default {s.default!r} is not {s.type.__name__}")
+        if s.choices and s.default not in s.choices:
+            problems.append(f"{s.name}: default {s.default!r} not in choices")
+    if len(BY_ENV) != sum(len(s.env_names) for s in SETTINGS):
+        problems.append("two settings share an environment variable")
+    if problems:
+        raise SettingsTableError(problems)
+
+
+_check_table()

