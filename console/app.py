@@ -28,7 +28,8 @@ class AppContext:
 
 
 def make_app(ctx: AppContext) -> bottle.Bottle:
-    app = bottle.Bottle(catchall=True, autojson=False)
+    app = bottle.Bottle(catchall=True)
+    app.config["json.enable"] = False  # every answer goes through the envelope instead
     app.install(_guard)
     app.default_error_handler = _error_page
 

@@ -189,6 +189,8 @@ def cmd_config(args) -> int:
     width = max(len(r["name"]) for r in rows)
     for r in rows:
         shown = cfg.display(r["name"])
+        if isinstance(cfg[r["name"]], str):
+            shown = '"' + shown + '"'
         source = r["source"] + (f" ({r['origin']})" if r["origin"] else "")
         print(f"{r['name']:<{width}} = {shown!s:<28} # {source}")
     for w in cfg.warnings:

@@ -110,9 +110,9 @@ def load(path: str | Path | None = None, environ: Mapping[str, str] | None = Non
         _apply_file(path, values, sources, problems)
     _apply_env(environ, values, sources, problems)
 
-    for s in SETTINGS:
-        _check_value(s, values[s.name], sources[s.name], problems, warnings)
-    if values["database.pool_min"] > values["database.pool_max"]:
+    invalid = {s.name for s in SETTINGS if not _check_value(s, values[s.name], sources[s.name], problems, warnings)}
+    if not invalid & {"database.pool_min", "database.pool_max"} and \
+            values["database.pool_min"] > values["database.pool_max"]:
         problems.append(
             f"{_where(sources['database.pool_min'])}: database.pool_min = {values['database.pool_min']} "
             f"is above database.pool_max = {values['database.pool_max']}; lower pool_min or raise pool_max")
@@ -250,18 +250,20 @@ def _parse_env(s: Setting, raw: str) -> Any:
 
 # --- checks -----------------------------------------------------------------------------------
 
-def _check_value(s: Setting, v: Any, src: Source, problems: list[str], warnings: list[str]) -> None:
+def _check_value(s: Setting, v: Any, src: Source, problems: list[str], warnings: list[str]) -> bool:
+    """Append a problem (returning False) or a warning about one effective value."""
     where = _where(src)
     if s.choices and v not in s.choices:
         problems.append(f"{where}: {s.name} = {v!r} is not one of {', '.join(s.choices)}"
                         f"{_suggest(str(v), s.choices, kind='value')}")
-        return
+        return False
     if s.type in (int, float):
         if (s.minimum is not None and v < s.minimum) or (s.maximum is not None and v > s.maximum):
             problems.append(f"{where}: {s.name} = {v} is out of range ({s.bounds_text()})")
-            return
+            return False
         if s.warn_above is not None and v > s.warn_above:
             warnings.append(f"{where}: {s.name} = {v} is above {s.warn_above:g}: {s.warn_reason}")
+    return True
 
 
 def _where(src: Source) -> str:

@@ -1,0 +1,1 @@
+"""Migrations: parsing, validating and applying sql/NNNN_name.sql files."""

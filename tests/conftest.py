@@ -1,0 +1,117 @@
+"""Test set-up shared by every test: gevent first, then real PostgreSQL and Redis.
+
+gevent's monkey-patching and psycogreen come before any other import, as in the `goald` entry
+point, so tests run the code the way the daemon does.
+
+Databases: the server is `GOALD_TEST_DATABASE_URL` (CI points it at this machine's PostgreSQL),
+else an embedded PostgreSQL started once for the session. A template database with every
+migration applied is built once per session; each test that asks for `db_dsn` gets a fresh clone
+(`CREATE DATABASE ... TEMPLATE`), dropped afterwards. Redis: `GOALD_TEST_REDIS_URL`, else
+redis://127.0.0.1:6379/0.
+"""
+from gevent import monkey
+
+monkey.patch_all()
+
+from psycogreen.gevent import patch_psycopg  # noqa: E402
+
+patch_psycopg()
+
+import os  # noqa: E402
+import uuid  # noqa: E402
+
+import psycopg2  # noqa: E402
+import psycopg2.extensions  # noqa: E402
+import pytest  # noqa: E402
+
+from goald import logs  # noqa: E402
+
+DB_PREFIX = "goald_test_"
+
+
+def with_dbname(dsn: str, dbname: str) -> str:
+    """The same server and credentials as `dsn`, another database."""
+    return psycopg2.extensions.make_dsn(dsn, dbname=dbname)
+
+
+def admin_execute(server_dsn: str, sql: str) -> None:
+    conn = psycopg2.connect(server_dsn)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql)
+    finally:
+        conn.close()
+
+
+def create_database(server_dsn: str, template: str | None = None) -> tuple[str, str]:
+    name = f"{DB_PREFIX}{uuid.uuid4().hex[:12]}"
+    tmpl = f" TEMPLATE {template}" if template else ""
+    admin_execute(server_dsn, f"CREATE DATABASE {name}{tmpl}")
+    return name, with_dbname(server_dsn, name)
+
+
+def drop_database(server_dsn: str, name: str) -> None:
+    admin_execute(server_dsn, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _test_logging():
+    """Readable logs in test output; level DEBUG so failures show what happened."""
+    logs.setup("DEBUG", "text")
+
+
+@pytest.fixture(scope="session")
+def server_dsn(tmp_path_factory):
+    """DSN of the PostgreSQL server the tests use (its maintenance database)."""
+    dsn = os.environ.get("GOALD_TEST_DATABASE_URL")
+    if dsn:
+        yield dsn
+        return
+    from goald.db.embedded import EmbeddedPostgres
+
+    embedded = EmbeddedPostgres(tmp_path_factory.mktemp("embedded"))
+    yield embedded.start()
+    embedded.stop()
+
+
+@pytest.fixture(scope="session")
+def template_db(server_dsn):
+    """Name of a database holding every migration, cloned by `db_dsn`."""
+    from goald.migrations.runner import migrate
+
+    name, dsn = create_database(server_dsn)
+    migrate(dsn, node="tests")
+    yield name
+    drop_database(server_dsn, name)
+
+
+@pytest.fixture
+def db_dsn(server_dsn, template_db):
+    """A fresh database with every migration applied, for this test only."""
+    name, dsn = create_database(server_dsn, template=template_db)
+    yield dsn
+    drop_database(server_dsn, name)
+
+
+@pytest.fixture
+def empty_db_dsn(server_dsn):
+    """A fresh database with nothing in it (no migrations), for this test only."""
+    name, dsn = create_database(server_dsn)
+    yield dsn
+    drop_database(server_dsn, name)
+
+
+@pytest.fixture
+def pool(db_dsn):
+    """A small pool on a fresh migrated database, closed after the test."""
+    from goald.db.pool import Pool
+
+    p = Pool(db_dsn, maxconn=4, timeout_s=5)
+    yield p
+    p.close()
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    return os.environ.get("GOALD_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")

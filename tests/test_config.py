@@ -1,0 +1,153 @@
+"""Configuration: one settings table drives parsing, validation, the sample file and the docs."""
+from pathlib import Path
+
+import pytest
+
+from goald import config_docs, redact
+from goald.config import ConfigError, load
+from goald.settings import SETTINGS
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def write(tmp_path, text):
+    p = tmp_path / "goald.toml"
+    p.write_text(text)
+    return p
+
+
+def problems_of(path=None, env=None):
+    with pytest.raises(ConfigError) as e:
+        load(path, env or {}, search=False)
+    return e.value.problems
+
+
+def test_with_no_file_and_no_environment_every_setting_has_its_default():
+    cfg = load(None, {}, search=False)
+    for s in SETTINGS:
+        assert cfg[s.name] == s.default
+        assert cfg.sources[s.name].kind == "default"
+
+
+def test_the_file_overrides_defaults_and_records_file_and_line(tmp_path):
+    p = write(tmp_path, "[database]\n# comment\npool_max = 7\n\n[console]\nport = 9000\n")
+    cfg = load(p, {})
+    assert cfg["database.pool_max"] == 7 and cfg["console.port"] == 9000
+    assert cfg.sources["database.pool_max"].detail == f"{p}:3"
+    assert cfg.sources["console.port"].detail == f"{p}:6"
+
+
+def test_environment_overrides_the_file_and_goald_names_win_over_the_seeds_names(tmp_path):
+    p = write(tmp_path, "[database]\npool_max = 7\n")
+    cfg = load(p, {"DB_MAX_CONNECTIONS": "12"})
+    assert cfg["database.pool_max"] == 12
+    assert cfg.sources["database.pool_max"].detail == "DB_MAX_CONNECTIONS"
+    cfg = load(p, {"DB_MAX_CONNECTIONS": "12", "GOALD_DATABASE_POOL_MAX": "15"})
+    assert cfg["database.pool_max"] == 15
+    assert cfg.sources["database.pool_max"].detail == "GOALD_DATABASE_POOL_MAX"
+
+
+def test_the_seeds_database_url_name_sets_the_dsn():
+    cfg = load(None, {"DATABASE_URL": "postgresql://app:pw12345@db.example/goal"}, search=False)
+    assert cfg["database.url"] == "postgresql://app:pw12345@db.example/goal"
+
+
+def test_a_misspelt_key_names_the_key_the_file_line_and_the_closest_valid_name(tmp_path):
+    p = write(tmp_path, "[database]\npool_max = 5\npool_mxa = 5\n")
+    [line] = problems_of(p)
+    assert line.startswith(f"{p}:3:")
+    assert "database.pool_mxa" in line and "did you mean 'database.pool_max'" in line
+
+
+def test_a_misspelt_section_is_reported_with_the_closest_section(tmp_path):
+    [line] = problems_of(write(tmp_path, "\n[databse]\npool_max = 5\n"))
+    assert ":2:" in line and "[databse]" in line and "'database'" in line
+
+
+def test_a_negative_pool_size_is_out_of_range_with_file_line_and_bounds(tmp_path):
+    [line] = problems_of(write(tmp_path, "[database]\npool_max = -1\n"))
+    assert ":2:" in line and "database.pool_max = -1 is out of range (1..500)" in line
+
+
+def test_every_problem_is_reported_not_only_the_first(tmp_path):
+    lines = problems_of(write(tmp_path, "[database]\npool_mx = 1\npool_max = 0\n[log]\nlevel = \"LOUD\"\n"))
+    assert len(lines) == 3
+
+
+def test_a_wrong_type_in_the_file_says_what_type_is_expected(tmp_path):
+    [line] = problems_of(write(tmp_path, "[database]\npool_max = \"many\"\n"))
+    assert "must be a whole number" in line and ":2:" in line
+
+
+def test_a_boolean_is_not_accepted_as_a_number(tmp_path):
+    [line] = problems_of(write(tmp_path, "[console]\nport = true\n"))
+    assert "console.port must be a whole number" in line
+
+
+def test_invalid_toml_is_reported_with_its_line(tmp_path):
+    [line] = problems_of(write(tmp_path, "[database]\npool_max = \n"))
+    assert f"{tmp_path / 'goald.toml'}:2: invalid TOML" in line
+
+
+def test_a_missing_explicit_file_is_an_error_that_says_how_to_create_one(tmp_path):
+    [line] = problems_of(tmp_path / "nope.toml")
+    assert "no such configuration file" in line and "goald config --sample" in line
+
+
+def test_an_unknown_goald_environment_variable_is_reported_with_the_closest_name():
+    [line] = problems_of(env={"GOALD_DATABASE_POOLMAX": "5"})
+    assert "GOALD_DATABASE_POOLMAX" in line and "GOALD_DATABASE_POOL_MAX" in line
+
+
+def test_test_variables_and_goald_config_are_not_mistaken_for_settings():
+    load(None, {"GOALD_TEST_DATABASE_URL": "x", "GOALD_CONFIG": "/nonexistent-but-ignored"}, search=False)
+
+
+def test_an_unparsable_environment_value_names_the_variable():
+    [line] = problems_of(env={"GOALD_DATABASE_MIGRATE_ON_START": "perhaps"})
+    assert line.startswith("environment variable GOALD_DATABASE_MIGRATE_ON_START:")
+    assert "true or false" in line
+
+
+def test_pool_min_above_pool_max_is_refused():
+    [line] = problems_of(env={"GOALD_DATABASE_POOL_MIN": "9", "GOALD_DATABASE_POOL_MAX": "3"})
+    assert "pool_min = 9 is above database.pool_max = 3" in line
+
+
+def test_legal_but_extreme_values_start_with_a_warning():
+    cfg = load(None, {"DB_MAX_CONNECTIONS": "120"}, search=False)
+    assert cfg["database.pool_max"] == 120
+    assert any("database.pool_max = 120 is above 80" in w for w in cfg.warnings)
+    assert load(None, {"DB_MAX_CONNECTIONS": "80"}, search=False).warnings == []
+
+
+def test_secrets_are_masked_for_display_and_registered_for_log_redaction():
+    cfg = load(None, {"GOALD_DATABASE_URL": "postgresql://app:hunter2hunter@db.internal:5432/goal"}, search=False)
+    assert cfg.display("database.url") == "postgresql://app:***@db.internal:5432/goal"
+    row = next(r for r in cfg.as_rows() if r["name"] == "database.url")
+    assert "hunter2hunter" not in str(row)
+    assert "hunter2hunter" not in redact.redact("connect failed: password hunter2hunter rejected")
+
+
+def test_the_config_file_is_found_through_goald_config(tmp_path):
+    p = write(tmp_path, "[console]\nport = 9999\n")
+    assert load(None, {"GOALD_CONFIG": str(p)})["console.port"] == 9999
+
+
+def test_the_committed_goald_toml_is_the_sample_rendered_from_the_settings_table():
+    committed = (REPO / "goald.toml").read_text()
+    assert committed == config_docs.sample_toml(), "regenerate: goald config --sample > goald.toml"
+
+
+def test_the_committed_sample_parses_to_exactly_the_defaults():
+    cfg = load(REPO / "goald.toml", {})
+    for s in SETTINGS:
+        assert cfg[s.name] == s.default
+        assert cfg.sources[s.name].kind == "file", f"{s.name} missing from goald.toml"
+
+
+def test_docs_configuration_md_agrees_with_the_settings_table():
+    committed = (REPO / "docs" / "configuration.md").read_text()
+    assert committed == config_docs.markdown(), "regenerate: goald config --markdown > docs/configuration.md"
+    for s in SETTINGS:
+        assert f"`{s.name}`" in committed and f"`{s.env}`" in committed
