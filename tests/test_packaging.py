@@ -1,7 +1,9 @@
 """The installed package: layout, package data and the services the tests rely on."""
+import os
 import subprocess
 import sys
 
+import pytest
 import redis
 
 from goald.migrations.runner import default_dir
@@ -22,4 +24,11 @@ def test_the_migrations_ship_as_package_data():
 
 
 def test_the_redis_server_for_the_tests_answers(redis_url):
-    assert redis.Redis.from_url(redis_url, socket_timeout=2).ping() is True
+    """CI (CI or GOALD_TEST_REDIS_URL set) must have Redis; a developer laptop without one skips."""
+    client = redis.Redis.from_url(redis_url, socket_timeout=2)
+    try:
+        assert client.ping() is True
+    except redis.ConnectionError:
+        if os.environ.get("CI") or os.environ.get("GOALD_TEST_REDIS_URL"):
+            raise
+        pytest.skip(f"no Redis at {redis_url}; start one or set GOALD_TEST_REDIS_URL")
