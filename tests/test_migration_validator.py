@@ -363,3 +363,16 @@ def test_a_file_with_nothing_risky_has_no_findings(tmp_path):
             "ALTER TABLE matches ADD COLUMN note text, ADD COLUMN score int NOT NULL DEFAULT 0;\n"
             "INSERT INTO settings (k, v) VALUES ('a;b', 'DROP INDEX x');\n")
     assert check(tmp_path, text) == []
+
+
+def test_explicit_transaction_control_in_a_migration_is_rejected(tmp_path):
+    p = tmp_path / "0003_tx.sql"
+    p.write_text("BEGIN;\nCREATE TABLE t (id int);\nCOMMIT;\n")
+    findings = validate_paths([p])
+    assert [(f.line, f.rule) for f in findings] == [(1, "explicit-transaction"), (3, "explicit-transaction")]
+
+
+def test_a_function_body_with_begin_and_end_is_not_transaction_control(tmp_path):
+    p = tmp_path / "0003_fn.sql"
+    p.write_text("CREATE FUNCTION f() RETURNS int LANGUAGE plpgsql AS $$\nBEGIN\n  RETURN 1;\nEND;\n$$;\n")
+    assert validate_paths([p]) == []

@@ -39,6 +39,7 @@ RULES: dict[str, str] = {
     "blocking-constraint": "Adding a FOREIGN KEY/CHECK without NOT VALID, a PRIMARY KEY/UNIQUE without USING INDEX, or SET NOT NULL scans the table while blocking writes.",
     "concurrent-not-idempotent": "CREATE INDEX CONCURRENTLY without IF NOT EXISTS, or DROP INDEX CONCURRENTLY without IF EXISTS, fails when the file is re-run after a partial apply.",
     "mixed-transactional": "A file mixes statements that cannot run in a transaction block with statements that can, so it is applied without a transaction.",
+    "explicit-transaction": "BEGIN / COMMIT / ROLLBACK / SAVEPOINT in a migration file breaks the runner's one transaction per file (applied and recorded together).",
     "bad-file": "The file cannot be used: bad name, duplicate version number, unreadable, not UTF-8, or an unterminated quote or comment.",
 }
 
@@ -72,6 +73,9 @@ _DROP_INDEX = re.compile(
 _ALTER_TABLE = re.compile(rf"ALTER\s+TABLE\s+(?:IF\s+EXISTS\s+)?(?:ONLY\s+)?(?P<t>{QNAME})(?:\s*\*)?", _F)
 _VACUUM = re.compile(r"VACUUM\b(?P<opts>\s*\([^)]*\))?(?P<words>(?:\s+(?:FULL|FREEZE|VERBOSE|ANALYZE|ANALYSE)\b)*)", _F)
 _CLUSTER = re.compile(rf"CLUSTER\b(?:\s*\([^)]*\))?(?:\s+VERBOSE\b)?(?:\s+(?P<t>{QNAME}))?", _F)
+
+_TRANSACTION_CONTROL = re.compile(
+    r"(?:BEGIN|START\s+TRANSACTION|COMMIT|END|ROLLBACK|ABORT|SAVEPOINT|RELEASE|PREPARE\s+TRANSACTION)\b(?!\s*\()", _F)
 
 # ALTER TABLE actions, matched at the start of one comma-separated action.
 _ADD_CONSTRAINT = re.compile(rf"ADD\s+(?:CONSTRAINT\s+{IDENT}\s+)?(?P<kind>FOREIGN\s+KEY|CHECK|PRIMARY\s+KEY|UNIQUE)\b", _F)
@@ -166,7 +170,10 @@ class _FileChecker:
 
     def check_statement(self, s: Statement) -> None:
         m = s.masked
-        if hit := _CREATE_TABLE.match(m) or _CREATE_MATVIEW.match(m):
+        if _TRANSACTION_CONTROL.match(m):
+            self.add(0, "explicit-transaction", "transaction control in a migration: goald already applies and records "
+                     "each file in one transaction; remove it (and split the file if you need two transactions)")
+        elif hit := _CREATE_TABLE.match(m) or _CREATE_MATVIEW.match(m):
             self.tables.append(_parts(s, *hit.span("t")))
         elif hit := _CREATE_INDEX.match(m):
             self.check_create_index(s, hit)
