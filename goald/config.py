@@ -111,6 +111,8 @@ def load(path: str | Path | None = None, environ: Mapping[str, str] | None = Non
     _apply_env(environ, values, sources, problems)
 
     invalid = {s.name for s in SETTINGS if not _check_value(s, values[s.name], sources[s.name], problems, warnings)}
+    if values["database.url"]:
+        _check_dsn(values["database.url"], sources["database.url"], problems)
     if not invalid & {"database.pool_min", "database.pool_max"} and \
             values["database.pool_min"] > values["database.pool_max"]:
         problems.append(
@@ -264,6 +266,19 @@ def _check_value(s: Setting, v: Any, src: Source, problems: list[str], warnings:
         if s.warn_above is not None and v > s.warn_above:
             warnings.append(f"{where}: {s.name} = {v} is above {s.warn_above:g}: {s.warn_reason}")
     return True
+
+
+def _check_dsn(dsn: str, src: Source, problems: list[str]) -> None:
+    """A set database.url must be a DSN libpq can parse (else it fails deep in the pool later)."""
+    import psycopg2
+    import psycopg2.extensions
+
+    try:
+        psycopg2.extensions.parse_dsn(dsn)
+    except psycopg2.ProgrammingError as e:
+        reason = redact.redact((str(e).strip().splitlines() or ["invalid dsn"])[0])
+        problems.append(f"{_where(src)}: database.url is not a valid PostgreSQL DSN ({reason}); "
+                        f"use postgresql://user:password@host:5432/dbname")
 
 
 def _where(src: Source) -> str:

@@ -151,3 +151,9 @@ def test_docs_configuration_md_agrees_with_the_settings_table():
     assert committed == config_docs.markdown(), "regenerate: goald config --markdown > docs/configuration.md"
     for s in SETTINGS:
         assert f"`{s.name}`" in committed and f"`{s.env}`" in committed
+
+
+def test_a_malformed_database_url_is_a_configuration_error_that_keeps_the_password_secret():
+    [line] = problems_of(env={"GOALD_DATABASE_URL": "postgresql://u:pw-9x8y7z@h/db?sslmod=require"})
+    assert line.startswith("GOALD_DATABASE_URL: database.url is not a valid PostgreSQL DSN")
+    assert "pw-9x8y7z" not in line

@@ -57,6 +57,12 @@ class EmbeddedPostgres:
                 f"cannot create the data directory {self.data_dir}: {e.strerror}; set database.data_dir "
                 f"to a writable directory") from None
         with self._users() as users:
+            # pgserver caches one handle per pgdata for the life of the process and returns it even
+            # after that server stopped (here or in another process): its URI then points at a dead
+            # socket. Drop it so that get_server() looks at the cluster afresh and starts it if needed.
+            instances = getattr(pgserver.PostgresServer, "_instances", None)
+            if isinstance(instances, dict):
+                instances.pop(self.pgdata, None)
             try:
                 # cleanup_mode=None: goald decides when to stop (see stop()), not an atexit hook.
                 self._server = pgserver.get_server(self.pgdata, cleanup_mode=None)

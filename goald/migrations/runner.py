@@ -12,6 +12,7 @@ Failures raise `MigrationError` naming file and line; nothing after the failing 
 from __future__ import annotations
 
 import importlib.resources
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,8 +74,7 @@ def migrate(dsn: str, directory: Path | None = None, *, node: str = "goald",
                     applied.append(_apply(conn, f, node))
             return applied
         finally:
-            with conn.cursor() as cur:
-                cur.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
+            _unlock(conn)
     finally:
         conn.close()
 
@@ -125,6 +125,18 @@ def _lock(conn, lock_wait_s: float) -> None:
         cur.execute("SET lock_timeout = 0")
 
 
+def _unlock(conn) -> None:
+    """Release the migration lock. A lost connection (server restart, terminated backend) has
+    released it already: it is a session lock. Never let this hide the MigrationError at hand."""
+    if conn.closed:
+        return
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
+    except psycopg2.Error:
+        pass  # conn.close() in the caller ends the session, and the lock with it
+
+
 def _warn_about_drift(files: list[MigrationFile], done: dict[int, tuple[str, str]]) -> None:
     known = {f.version: f for f in files}
     for version, (name, checksum) in sorted(done.items()):
@@ -139,6 +151,34 @@ def _warn_about_drift(files: list[MigrationFile], done: dict[int, tuple[str, str
                        f"Put schema changes in a new file", version=version)
 
 
+def _pg_reason(e: psycopg2.Error) -> str:
+    """One line: the server's message plus its DETAIL (e.g. which key is duplicated)."""
+    diag = getattr(e, "diag", None)
+    primary = diag.message_primary if diag is not None and diag.message_primary else None
+    reason = primary or (str(e).strip().splitlines() or [type(e).__name__])[0]
+    if diag is not None and diag.message_detail:
+        reason += f" ({diag.message_detail.strip()})"
+    return reason
+
+
+INVALID_INDEXES = """
+SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+WHERE NOT i.indisvalid AND pg_catalog.pg_table_is_visible(c.oid)
+"""
+
+
+def _refuse_invalid_indexes(cur, f: MigrationFile) -> None:
+    """A CREATE INDEX CONCURRENTLY that failed leaves an INVALID index behind; re-running the file
+    skips it (IF NOT EXISTS) and would record a broken index as applied. Refuse instead."""
+    cur.execute(INVALID_INDEXES)
+    for (name,) in cur.fetchall():
+        stmt = next((s for s in f.statements if re.search(rf"\b{re.escape(name)}\b", s.sql, re.I)), None)
+        if stmt is not None:
+            raise MigrationError(
+                f"{f.path}:{stmt.line}: index {name} is INVALID (an earlier CREATE INDEX CONCURRENTLY failed "
+                f"part-way): run DROP INDEX CONCURRENTLY {name}; fix the cause, then goald migrate again")
+
+
 def _apply(conn, f: MigrationFile, node: str) -> Applied:
     logs.event("INFO", "migrations.apply", f"Applying migration {f.path.name}",
                version=f.version, transactional=f.transactional)
@@ -150,6 +190,8 @@ def _apply(conn, f: MigrationFile, node: str) -> Applied:
                 cur.execute("BEGIN")
             for stmt in f.statements:
                 cur.execute(stmt.sql)
+            if not f.transactional:
+                _refuse_invalid_indexes(cur, f)
             duration_ms = int((time.monotonic() - started) * 1000)
             cur.execute(
                 "INSERT INTO schema_migrations (version, name, checksum, duration_ms, applied_by) "
@@ -161,7 +203,7 @@ def _apply(conn, f: MigrationFile, node: str) -> Applied:
             with conn.cursor() as cur:
                 cur.execute("ROLLBACK")
         line = stmt.line if stmt is not None else 0
-        reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        reason = _pg_reason(e)
         outcome = ("the file was rolled back" if f.transactional else
                    "statements before this one stay applied; they are re-runnable, fix and run again")
         raise MigrationError(f"{f.path}:{line}: {reason} ({outcome})") from None
