@@ -119,20 +119,29 @@ def cmd_run(args) -> int:
     return run(cfg, migrate=not args.no_migrate)
 
 
-def cmd_migrate(args) -> int:
+def _open_database(args):
+    """For one-shot commands: (database, None) or (None, exit code) after a one-line error."""
     cfg = load_config(args)
     if cfg is None:
-        return exitcodes.CONFIG
+        return None, None, exitcodes.CONFIG
     _setup_logs(cfg)
-    from goald.db.database import Database, node_name
+    from goald.db.database import Database
     from goald.db.pool import DatabaseUnavailable
-    from goald.migrations.runner import MigrationError, migrate, pending
 
     try:
-        db = Database.open(cfg, pool_max=1, pool_min=0)
+        return cfg, Database.open(cfg, pool_max=1, pool_min=0), None
     except DatabaseUnavailable as e:
-        fail("migrate", str(e))
-        return exitcodes.DATABASE
+        fail(args.command, str(e))
+        return cfg, None, exitcodes.DATABASE
+
+
+def cmd_migrate(args) -> int:
+    cfg, db, code = _open_database(args)
+    if db is None:
+        return code
+    from goald.db.database import node_name
+    from goald.migrations.runner import MigrationError, migrate, pending
+
     try:
         if args.dry_run:
             todo = pending(db.dsn)
@@ -212,19 +221,11 @@ def cmd_version(args) -> int:
 
 
 def cmd_capacity(args) -> int:
-    cfg = load_config(args)
-    if cfg is None:
-        return exitcodes.CONFIG
-    _setup_logs(cfg)
+    cfg, db, code = _open_database(args)
+    if db is None:
+        return code
     from goald import capacity
-    from goald.db.database import Database
-    from goald.db.pool import DatabaseUnavailable
 
-    try:
-        db = Database.open(cfg, pool_max=1, pool_min=0)
-    except DatabaseUnavailable as e:
-        fail("check-db-capacity", str(e))
-        return exitcodes.DATABASE
     try:
         with db.pool.connection() as conn:
             report = capacity.check(conn, cfg["database.pool_max"])

@@ -3,31 +3,20 @@ the real test PostgreSQL server for check-db-capacity."""
 import json
 import os
 import re
-import subprocess
-import sys
 import time
 
 import psycopg2
 import pytest
 
+from goald_process import goald
 from goald import __version__, capacity, exitcodes
-from goald.settings import BY_ENV
 
-TIMEOUT_S = 60
 COMMANDS = ["run", "migrate", "validate-migrations", "config", "version", "check-db-capacity"]
 SECRET = "s3cretpw"
 
 
-def goald_env(**extra):
-    """os.environ without any goald setting (GOALD_* or legacy name), plus `extra`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GOALD_") and k not in BY_ENV}
-    env.update(extra)
-    return env
 
 
-def goald(args, cwd, **env):
-    return subprocess.run([sys.executable, "-m", "goald", *args], cwd=cwd, env=goald_env(**env),
-                          capture_output=True, text=True, timeout=TIMEOUT_S)
 
 
 def config_rows(stdout):

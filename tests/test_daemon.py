@@ -13,18 +13,13 @@ import psycopg2
 import pytest
 import requests
 
+from goald_process import goald_env
 from goald import exitcodes
-from goald.settings import BY_ENV
 
 READY_DEADLINE_S = 60
 STOP_DEADLINE_S = 30
 
 
-def goald_env(**extra):
-    """os.environ without any goald setting (GOALD_* or legacy name), plus `extra`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GOALD_") and k not in BY_ENV}
-    env.update(extra)
-    return env
 
 
 def postgres_processes(data_dir):

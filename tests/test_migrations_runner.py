@@ -5,7 +5,6 @@ command is run as a real subprocess for the race between two processes, --dry-ru
 """
 import io
 import json
-import os
 import subprocess
 import sys
 
@@ -13,12 +12,11 @@ import psycopg2
 import pytest
 
 from conftest import create_database, drop_database
+from goald_process import TIMEOUT_S, goald, goald_env
 from goald import exitcodes, logs
 from goald.migrations.runner import MigrationError, default_dir, migrate
 from goald.migrations.sqlfile import discover
-from goald.settings import BY_ENV
 
-TIMEOUT_S = 60
 
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -47,16 +45,8 @@ def recorded(dsn):
                       "ORDER BY version")
 
 
-def goald_env(**extra):
-    """os.environ without any goald setting (GOALD_* or legacy name), plus `extra`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GOALD_") and k not in BY_ENV}
-    env.update(extra)
-    return env
 
 
-def goald(args, tmp_path, **env):
-    return subprocess.run([sys.executable, "-m", "goald", *args], cwd=tmp_path, env=goald_env(**env),
-                          capture_output=True, text=True, timeout=TIMEOUT_S)
 
 
 def write(directory, name, text):
