@@ -12,14 +12,14 @@ asynchronous connect under psycogreen), a server-side statement_timeout and appl
 """
 from __future__ import annotations
 
+import select
 import time
 from collections import deque
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
 
 import gevent
 import gevent.lock
+import gevent.monkey
 import psycopg2
 import psycopg2.extensions as ext
 
@@ -28,6 +28,9 @@ from goald.redact import mask_dsn
 DEFAULT_TIMEOUT_S = 10.0
 DEFAULT_CONNECT_TIMEOUT_S = 5.0
 DEFAULT_STATEMENT_TIMEOUT_MS = 30_000
+
+# The unpatched poll(2): a zero-timeout readiness check must not yield to the gevent hub.
+_poll = gevent.monkey.get_original("select", "poll")
 
 
 class PoolTimeout(Exception):
@@ -109,8 +112,7 @@ class Pool:
 
     # --- public ---------------------------------------------------------------------------
 
-    @contextmanager
-    def connection(self, timeout_s: float | None = None) -> Iterator[CountingConnection]:
+    def connection(self, timeout_s: float | None = None) -> _Checkout:
         """Check out a connection for the `with` block; commit or roll back is the caller's.
 
         On a normal exit an open transaction is rolled back (never leaked into the next user).
@@ -118,17 +120,7 @@ class Pool:
         GreenletExit) or a broken connection discards it, because an interrupted query leaves
         the connection in an unknown state.
         """
-        conn = self._checkout(self.timeout_s if timeout_s is None else timeout_s)
-        try:
-            yield conn
-        except Exception:
-            self._checkin(conn, reusable=True)
-            raise
-        except BaseException:
-            self._checkin(conn, reusable=False)
-            raise
-        else:
-            self._checkin(conn, reusable=True)
+        return _Checkout(self, self.timeout_s if timeout_s is None else timeout_s)
 
     def stats(self) -> PoolStats:
         total = self._active + len(self._idle)
@@ -151,12 +143,18 @@ class Pool:
     def _checkout(self, timeout_s: float) -> CountingConnection:
         if self._closed:
             raise DatabaseUnavailable("the connection pool is closed (goald is stopping)")
-        self._waiting += 1
         started = time.monotonic()
-        try:
-            got = self._slots.acquire(timeout=timeout_s)
-        finally:
-            self._waiting -= 1
+        got = self._slots.acquire(blocking=False)  # the common case: a slot is free, no waiting
+        if not got:
+            self._waiting += 1
+            try:
+                got = self._slots.acquire(timeout=timeout_s)
+            finally:
+                self._waiting -= 1
+        if self._closed:  # closed while this greenlet waited: never open a connection for it
+            if got:
+                self._slots.release()
+            raise DatabaseUnavailable("the connection pool is closed (goald is stopping)")
         if not got:
             self._counters["timeouts"] += 1
             s = self.stats()
@@ -177,7 +175,8 @@ class Pool:
     def _take_idle(self) -> CountingConnection | None:
         while self._idle:
             conn = self._idle.pop()  # most recently used: warmest, least likely to have timed out
-            if conn.closed or conn.info.transaction_status == ext.TRANSACTION_STATUS_UNKNOWN:
+            if (conn.closed or conn.get_transaction_status() == ext.TRANSACTION_STATUS_UNKNOWN
+                    or _has_unread_input(conn)):
                 self._discard(conn)
                 continue
             return conn
@@ -209,22 +208,51 @@ class Pool:
         self._counters["queries"] += conn.queries
         try:
             if reusable and not conn.closed and not self._closed:
-                status = conn.info.transaction_status
+                status = conn.get_transaction_status()
                 if status in (ext.TRANSACTION_STATUS_INTRANS, ext.TRANSACTION_STATUS_INERROR):
                     conn.rollback()
-                    status = conn.info.transaction_status
+                    status = conn.get_transaction_status()
                 if status == ext.TRANSACTION_STATUS_IDLE:
                     self._idle.append(conn)
                     return
             self._discard(conn)
         except Exception:
             self._discard(conn)
+        except BaseException:  # interrupted during the rollback: the state is unknown
+            self._discard(conn)
+            raise
         finally:
             self._slots.release()
 
     def _discard(self, conn: CountingConnection) -> None:
         self._counters["discarded"] += 1
         _close_quietly(conn)
+
+
+class _Checkout:
+    """The context manager `Pool.connection()` returns (a class: cheaper than a generator)."""
+
+    __slots__ = ("pool", "timeout_s", "conn")
+
+    def __init__(self, pool: Pool, timeout_s: float):
+        self.pool, self.timeout_s, self.conn = pool, timeout_s, None
+
+    def __enter__(self) -> CountingConnection:
+        self.conn = self.pool._checkout(self.timeout_s)
+        return self.conn
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        conn, self.conn = self.conn, None
+        # An Exception rolls back and keeps the connection; a BaseException discards it.
+        self.pool._checkin(conn, reusable=exc_type is None or issubclass(exc_type, Exception))
+
+
+def _has_unread_input(conn) -> bool:
+    """An idle connection has nothing to read; input means the server closed it (terminated
+    backend, restart, idle timeout) or sent something unasked: either way, do not hand it out."""
+    p = _poll()
+    p.register(conn.fileno(), select.POLLIN)
+    return bool(p.poll(0))
 
 
 def _close_quietly(conn) -> None:
