@@ -7,8 +7,8 @@ import time
 
 import psycopg2
 import pytest
+from support import goald
 
-from goald_process import goald
 from goald import __version__, capacity, exitcodes
 
 COMMANDS = ["run", "migrate", "validate-migrations", "config", "version", "check-db-capacity"]

@@ -4,9 +4,9 @@ import json
 import gevent
 import pytest
 import requests
-
 from goald.console.app import AppContext, make_app
 from goald.console.server import ConsoleStartError, HttpServer
+
 from goald.db.pool import Pool
 
 

@@ -1,6 +1,5 @@
 """`goald run` end to end: a real goald process, the embedded PostgreSQL or the test server,
 real HTTP, real signals. Readiness is the `goald.ready` JSON log line (it carries the port)."""
-import json
 import os
 import signal
 import socket
@@ -12,8 +11,8 @@ import psutil
 import psycopg2
 import pytest
 import requests
+from support import goald_env, json_log_lines
 
-from goald_process import goald_env
 from goald import exitcodes
 
 READY_DEADLINE_S = 60
@@ -65,13 +64,7 @@ class Goald:
         return self.err_path.read_text()
 
     def events(self):
-        out = []
-        for line in self.stderr.splitlines():
-            try:
-                out.append(json.loads(line))
-            except ValueError:
-                pass
-        return out
+        return json_log_lines(self.stderr)
 
     def wait_ready(self):
         deadline = time.monotonic() + READY_DEADLINE_S

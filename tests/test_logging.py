@@ -1,10 +1,10 @@
 """Logging: JSON lines or readable text, journald priorities, stdlib routed in, secrets never out."""
 import io
-import json
 import logging
 
 import pytest
 from loguru import logger
+from support import json_log_lines
 
 from goald import logs, redact
 
@@ -23,7 +23,7 @@ def capture():
 
 
 def json_lines(stream):
-    return [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
+    return json_log_lines(stream.getvalue())
 
 
 def test_json_lines_carry_level_message_event_and_fields(capture):

@@ -4,20 +4,17 @@
 command is run as a real subprocess for the race between two processes, --dry-run and a bad DSN.
 """
 import io
-import json
 import subprocess
 import sys
 
 import psycopg2
 import pytest
-
 from conftest import create_database, drop_database
-from goald_process import TIMEOUT_S, goald, goald_env
+from support import TIMEOUT_S, goald, goald_env, json_log_lines
+
 from goald import exitcodes, logs
 from goald.migrations.runner import MigrationError, default_dir, migrate
 from goald.migrations.sqlfile import discover
-
-
 
 # --- helpers ----------------------------------------------------------------------------------
 
@@ -67,13 +64,7 @@ def capture_logs():
 
 
 def events(stream):
-    out = []
-    for line in stream.getvalue().splitlines():
-        try:
-            out.append(json.loads(line))
-        except ValueError:
-            pass
-    return out
+    return json_log_lines(stream.getvalue())
 
 
 # --- the shipped migrations -------------------------------------------------------------------

@@ -1,11 +1,11 @@
 """PoolMonitor: one sample is one log line and one pool_samples row; old rows are pruned."""
 import io
-import json
 from contextlib import ExitStack
 
 import gevent
 import psycopg2
 import pytest
+from support import json_log_lines
 
 from goald import logs
 from goald.db.pool import Pool
@@ -18,7 +18,7 @@ def log_lines():
     stream = io.StringIO()
     logs.setup("DEBUG", "json", False, stream)
     try:
-        yield lambda: [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
+        yield lambda: json_log_lines(stream.getvalue())
     finally:
         logs.setup("DEBUG", "text")
 

@@ -1,4 +1,5 @@
-"""Running the `goald` command in tests: a clean environment and a bounded subprocess."""
+"""Test support: running the `goald` command (clean environment, bounded) and reading its logs."""
+import json
 import os
 import subprocess
 import sys
@@ -19,3 +20,14 @@ def goald(args, cwd, **env):
     """Run `goald ARGS` (as `python -m goald`) to completion; returns the CompletedProcess."""
     return subprocess.run([sys.executable, "-m", "goald", *args], cwd=cwd, env=goald_env(**env),
                           capture_output=True, text=True, timeout=TIMEOUT_S)
+
+
+def json_log_lines(text):
+    """The JSON log lines in `text` (goald's stderr or a captured stream), skipping anything else."""
+    out = []
+    for line in text.splitlines():
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            pass
+    return out
