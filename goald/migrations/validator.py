@@ -115,6 +115,11 @@ def _show(parts: tuple[str, ...]) -> str:
     return '"' + ".".join(parts) + '"'
 
 
+def _column(stmt: Statement, pos: int, m: re.Match) -> str:
+    """The column named by group `col` of a match made at offset `pos` of the statement."""
+    return _show(_parts(stmt, pos + m.start("col"), pos + m.end("col")))
+
+
 def _same(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
     """Same relation: same last part, and same schema when both names are qualified."""
     return a[-1] == b[-1] and (len(a) == 1 or len(b) == 1 or a[-2] == b[-2])
@@ -246,12 +251,12 @@ class _FileChecker:
         elif (m := _ADD_COLUMN.match(a)) and m.group("col").lower() not in _NOT_COLUMN:
             self.check_add_column(s, t, pos, m)
         elif m := _ALTER_TYPE.match(a):
-            col = _show(_parts(s, pos + m.start("col"), pos + m.end("col")))
+            col = _column(s, pos, m)
             self.add(pos, "column-type-change", f"ALTER COLUMN {col} TYPE on existing table {t} rewrites the table and "
                      "its indexes under an ACCESS EXCLUSIVE lock; add a new column, backfill it in batches and switch "
                      "over (suppress only for a binary-compatible change such as varchar(n) to text)")
         elif m := _SET_NOT_NULL.match(a):
-            col = _show(_parts(s, pos + m.start("col"), pos + m.end("col")))
+            col = _column(s, pos, m)
             self.add(pos, "blocking-constraint", f"SET NOT NULL on column {col} of existing table {t} scans the whole "
                      f"table under an ACCESS EXCLUSIVE lock; first ADD CONSTRAINT ... CHECK ({col} IS NOT NULL) NOT VALID "
                      "and VALIDATE it in a later file (then SET NOT NULL skips the scan and may be suppressed)")
@@ -261,7 +266,7 @@ class _FileChecker:
                      "blocking reads and writes; do it outside migrations, in a maintenance window")
 
     def check_add_column(self, s: Statement, t: str, pos: int, m: re.Match) -> None:
-        col = _show(_parts(s, pos + m.start("col"), pos + m.end("col")))
+        col = _column(s, pos, m)
         d = m.group("def")
         default = _DEFAULT.search(d)
         volatile = _VOLATILE.search(d, default.end()) if default else None
