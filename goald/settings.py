@@ -31,7 +31,7 @@ class Setting:
     choices: tuple[str, ...] | None = None
     secret: bool = False
     legacy_env: tuple[str, ...] = ()
-    # Legal but unusual values: (predicate description, predicate) → a warning at start-up.
+    # Legal but unusual: a value above warn_above starts with a warning that gives warn_reason.
     warn_above: float | None = None
     warn_reason: str = ""
     unit: str = ""
