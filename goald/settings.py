@@ -35,7 +35,6 @@ class Setting:
     warn_above: float | None = None
     warn_reason: str = ""
     unit: str = ""
-    runtime: bool = False  # may change on reload (SIGHUP) without a restart
 
     @property
     def section(self) -> str:
@@ -130,7 +129,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "log.level", str, "INFO",
         "Lowest level written.",
-        choices=("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"), runtime=True,
+        choices=("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"),
     ),
     Setting(
         "log.format", str, "auto",
