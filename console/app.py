@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 import bottle
 
@@ -25,6 +26,8 @@ class AppContext:
     database: str  # human description (masked DSN or embedded data dir)
     embedded: bool
     started: float = field(default_factory=time.monotonic)
+    # The live actor tree (the root supervisor's describe()); None outside `goald run`.
+    actors: Callable[[], dict] | None = None
 
 
 def make_app(ctx: AppContext) -> bottle.Bottle:
@@ -54,7 +57,23 @@ def make_app(ctx: AppContext) -> bottle.Bottle:
     def health_pool():
         return envelope.ok(ctx.pool.stats().as_dict())
 
+    @app.get("/health/actors")
+    def health_actors():
+        if ctx.actors is None:
+            return envelope.error("unavailable", "no actor tree in this process", 503)
+        try:
+            tree = ctx.actors()
+        except Exception as e:  # the root is stopping or not answering
+            return envelope.error("unavailable", f"the actor tree is not answering: {e}", 503)
+        return envelope.ok({"tree": tree, "healthy": _tree_healthy(tree)})
+
     return app
+
+
+def _tree_healthy(node: dict) -> bool:
+    if node.get("state") not in ("running", None):
+        return False
+    return all(_tree_healthy(c) for c in node.get("children") or [])
 
 
 def _guard(callback):

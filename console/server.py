@@ -11,6 +11,7 @@ import errno
 from gevent.pywsgi import WSGIServer
 
 from goald import logs
+from goald.actors.base import SupervisedActor
 
 
 class ConsoleStartError(Exception):
@@ -55,3 +56,26 @@ class HttpServer:
         if self._server is not None:
             self._server.stop(timeout=timeout_s)
             self._server = None
+
+
+class ConsoleActor(SupervisedActor):
+    """Hosts the HTTP listener in the actor tree: bound in `started()`, stopped in `stopping()`.
+
+    A bind failure makes the start fail (the supervisor reports it; at start-up goald exits 5).
+    """
+
+    kind = "console"
+
+    def __init__(self, *, name: str, parent, app, host: str, port: int, stop_timeout_s: float = 5.0):
+        super().__init__(name=name, parent=parent)
+        self.server = HttpServer(app, host, port)
+        self.stop_timeout_s = stop_timeout_s
+
+    def started(self) -> None:
+        self.server.start()
+
+    def stopping(self) -> None:
+        self.server.stop(timeout_s=self.stop_timeout_s)
+
+    def address(self) -> tuple[str, int]:
+        return self.server.host, self.server.port

@@ -25,6 +25,13 @@ SYSTEM_CONFIG = Path("/etc/goald/goald.toml")
 NON_SETTING_ENV = {CONFIG_ENV}
 NON_SETTING_ENV_PREFIXES = ("GOALD_TEST_",)
 
+# Per-job overrides: [job.<name>] in goald.toml, GOALD_JOB_<NAME>_<KEY> and the seeds' JOB_STAGGER_<NAME>.
+JOB_TABLE = "job"
+JOB_KEYS: dict[str, type] = {"enabled": bool, "stagger": bool, "offset_s": int, "timeout_s": float}
+_KIND_WORD = {bool: "true or false", int: "a whole number", float: "a number", str: "a string"}
+GOALD_JOB_PREFIX = "GOALD_JOB_"
+LEGACY_JOB_STAGGER = "JOB_STAGGER_"
+
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -54,6 +61,10 @@ class Config:
     sources: dict[str, Source]
     path: Path | None = None
     warnings: list[str] = field(default_factory=list)
+    # Per-job overrides: {job: {key: (value, where)}} from [job.<name>] tables and the environment
+    # (JOB_STAGGER_<JOB>, GOALD_JOB_<JOB>_<KEY>). Job names are checked against the catalog by
+    # goald.actors.catalog.resolve(), which knows them; keys and types are checked here.
+    jobs: dict[str, dict[str, tuple[Any, str]]] = field(default_factory=dict)
 
     def __getitem__(self, name: str) -> Any:
         return self.values[name]
@@ -106,9 +117,11 @@ def load(path: str | Path | None = None, environ: Mapping[str, str] | None = Non
     sources = {s.name: Source("default") for s in SETTINGS}
     warnings: list[str] = []
 
+    jobs: dict[str, dict[str, tuple[Any, str]]] = {}
     if path is not None:
-        _apply_file(path, values, sources, problems)
+        _apply_file(path, values, sources, problems, jobs)
     _apply_env(environ, values, sources, problems)
+    _apply_job_env(environ, jobs, problems)
 
     invalid = {s.name for s in SETTINGS if not _check_value(s, values[s.name], sources[s.name], problems, warnings)}
     if values["database.url"]:
@@ -124,12 +137,12 @@ def load(path: str | Path | None = None, environ: Mapping[str, str] | None = Non
     for s in SETTINGS:
         if s.secret:
             redact.register_secret(values[s.name])
-    return Config(values=values, sources=sources, path=path, warnings=warnings)
+    return Config(values=values, sources=sources, path=path, warnings=warnings, jobs=jobs)
 
 
 # --- file -------------------------------------------------------------------------------------
 
-def _apply_file(path: Path, values: dict, sources: dict, problems: list[str]) -> None:
+def _apply_file(path: Path, values: dict, sources: dict, problems: list[str], jobs: dict) -> None:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -154,7 +167,9 @@ def _apply_file(path: Path, values: dict, sources: dict, problems: list[str]) ->
 
     lines = _key_lines(text)
     for key, value in data.items():
-        if isinstance(value, dict):
+        if isinstance(value, dict) and key == JOB_TABLE:
+            _file_jobs(path, value, lines, jobs, problems)
+        elif isinstance(value, dict):
             if key not in SECTIONS:
                 problems.append(f"{path}:{lines.get(key, 0)}: unknown section [{key}]{_suggest(key, SECTIONS)}")
                 continue
@@ -177,6 +192,43 @@ def _file_value(path: Path, name: str, value: Any, lines: dict, values: dict, so
         return
     values[name] = coerced
     sources[name] = Source("file", where)
+
+
+def _file_jobs(path: Path, tables: dict, lines: dict, jobs: dict, problems: list[str]) -> None:
+    """[job.<name>] tables: per-job overrides of the catalog (see JOB_KEYS)."""
+    for job, table in tables.items():
+        where = f"{path}:{lines.get(f'{JOB_TABLE}.{job}', 0)}"
+        if not isinstance(table, dict):
+            problems.append(f"{where}: {JOB_TABLE}.{job} must be a table ([{JOB_TABLE}.{job}]), "
+                            f"not {_toml_type(table)}")
+            continue
+        for key, value in table.items():
+            kwhere = f"{path}:{lines.get(f'{JOB_TABLE}.{job}.{key}', 0)}"
+            kind = JOB_KEYS.get(key)
+            if kind is None:
+                problems.append(f"{kwhere}: unknown key '{key}' in [{JOB_TABLE}.{job}]"
+                                f"{_suggest(key, JOB_KEYS, kind='key')}")
+                continue
+            ok = isinstance(value, kind) and not (kind is not bool and isinstance(value, bool))
+            if kind is float and isinstance(value, int) and not isinstance(value, bool):
+                value, ok = float(value), True
+            if not ok:
+                problems.append(f"{kwhere}: {JOB_TABLE}.{job}.{key} must be {_KIND_WORD[kind]}, "
+                                f"not {_toml_type(value)} ({value!r})")
+                continue
+            if not _job_value_ok(key, value, kwhere, problems):
+                continue
+            jobs.setdefault(job, {})[key] = (value, kwhere)
+
+
+def _job_value_ok(key: str, value: Any, where: str, problems: list[str]) -> bool:
+    if key == "offset_s" and not 0 <= value <= 86399:
+        problems.append(f"{where}: {key} = {value} is out of range (0..86399)")
+        return False
+    if key == "timeout_s" and not 0.001 <= value <= 86400:
+        problems.append(f"{where}: {key} = {value} is out of range (0.001..86400)")
+        return False
+    return True
 
 
 def _key_lines(text: str) -> dict[str, int]:
@@ -211,7 +263,8 @@ def _coerce_toml(s: Setting, value: Any) -> Any:
 
 def _apply_env(environ: Mapping[str, str], values: dict, sources: dict, problems: list[str]) -> None:
     for var in sorted(environ):
-        if not var.startswith("GOALD_") or var in BY_ENV or var in NON_SETTING_ENV:
+        if not var.startswith("GOALD_") or var in BY_ENV or var in NON_SETTING_ENV \
+                or var.startswith(GOALD_JOB_PREFIX):
             continue
         if var.startswith(NON_SETTING_ENV_PREFIXES):
             continue
@@ -230,6 +283,31 @@ def _apply_env(environ: Mapping[str, str], values: dict, sources: dict, problems
                 continue
             values[s.name] = parsed
             sources[s.name] = Source("env", var)
+
+
+def _apply_job_env(environ: Mapping[str, str], jobs: dict, problems: list[str]) -> None:
+    """JOB_STAGGER_<JOB> (the seeds' name) and GOALD_JOB_<JOB>_<KEY>; the GOALD_* name wins."""
+    found: list[tuple[int, str, str, str]] = []
+    for var in sorted(environ):
+        if var.startswith(LEGACY_JOB_STAGGER) and var not in BY_ENV:
+            found.append((0, var, var[len(LEGACY_JOB_STAGGER):].lower(), "stagger"))
+        elif var.startswith(GOALD_JOB_PREFIX):
+            rest = var[len(GOALD_JOB_PREFIX):]
+            for key in sorted(JOB_KEYS, key=len, reverse=True):
+                suffix = "_" + key.upper()
+                if rest.endswith(suffix) and len(rest) > len(suffix):
+                    found.append((1, var, rest[:-len(suffix)].lower(), key))
+                    break
+            else:
+                keys = ", ".join(k.upper() for k in JOB_KEYS)
+                problems.append(f"environment variable {var}: expected GOALD_JOB_<JOB>_<KEY> with KEY one of {keys}")
+    for _, var, job, key in sorted(found):
+        value = _parse_env(Setting(f"job.{key}", JOB_KEYS[key], JOB_KEYS[key](), ""), environ[var])
+        if value is None:
+            problems.append(f"environment variable {var}: must be {_KIND_WORD[JOB_KEYS[key]]}, not {environ[var]!r}")
+            continue
+        if _job_value_ok(key, value, f"environment variable {var}", problems):
+            jobs.setdefault(job, {})[key] = (value, var)
 
 
 def _parse_env(s: Setting, raw: str) -> Any:

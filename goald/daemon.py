@@ -1,88 +1,264 @@
-"""`goald run`: start-up, the wait for a stop signal, and an orderly stop.
+"""`goald run`: start-up, the actor tree, signals, reload and an orderly stop.
 
-Runs in the main greenlet. Start-up order: database (embedded PostgreSQL when no database.url),
-migrations (unless switched off), PoolMonitor, HTTP listener. SIGTERM or SIGINT (Ctrl-C) stop in
-reverse order and stop the embedded PostgreSQL last; the exit code is 0. A failing start-up step
-logs one line saying what to do, undoes what was started and returns its exit code (see
-goald.exitcodes). The actor runtime (supervisor, clock, jobs) arrives with its own issue and will
-take the place of the PoolMonitor greenlet here.
+Runs in the main greenlet. Start-up: database (embedded PostgreSQL when no database.url) →
+migrations → job catalog and collision check → orphan rescue → the actor tree:
+
+    root (one_for_one)
+    ├─ pool_monitor           PoolMonitorActor
+    ├─ jobs (one_for_one)     JobActor × catalog
+    ├─ clock                  Clock (dispatches to jobs; pings the systemd watchdog)
+    └─ console                ConsoleActor (HTTP listener)
+
+then READY=1 to systemd. Signals (handled in the hub, acted on here):
+- first SIGTERM/SIGINT: warm shutdown. STOPPING=1; the clock stops dispatching; running jobs may
+  finish until `jobs.shutdown_timeout_s`, then they are cancelled and recorded `interrupted`;
+  actors stop in reverse order; the embedded PostgreSQL stops last; exit 0;
+- a second one: cold shutdown: running jobs are cancelled now;
+- SIGHUP: reload goald.toml. An invalid file (or catalog) is rejected with its reasons and the
+  running configuration stays; settings that need a restart are named in a warning.
+When the root supervisor gives up (a crash storm) goald stops the same way and exits 6.
+A failing start-up step logs one line saying what to do and returns its exit code.
 """
 from __future__ import annotations
 
+import os
 import signal
+import time
+from typing import Mapping
 
 import gevent
 import gevent.event
+import pykka
 
-from goald import __version__, exitcodes, logs
+from goald import __version__, config as config_mod, exitcodes, flags as flagnames, logs
+from goald.actors import catalog, ledger
+from goald.actors.clock import Replan
+from goald.actors.runtime import Runtime
+from goald.actors.schedule import collisions
+from goald.actors.supervisor import StartFailed
+from goald.actors.tree import Tree
 from goald.config import Config
 from goald.console.app import AppContext, make_app
-from goald.console.server import ConsoleStartError, HttpServer
 from goald.db.database import Database, node_name
 from goald.db.pool import DatabaseUnavailable
 from goald.migrations.runner import MigrationError, migrate as apply_migrations
-from goald.pool_monitor import PoolMonitor
+from goald.sdnotify import Notifier
 
-STOP_TIMEOUT_S = 10.0
+# Settings a SIGHUP cannot change in a running process (they shape the pool, listener or identity).
+RESTART_ONLY = ("node.", "database.", "console.", "log.format", "log.journald_prefix", "jobs.modules",
+                "supervisor.")
 
 
-def run(cfg: Config, *, migrate: bool = True) -> int:
+class _Signals:
+    """Signal bookkeeping, written by handlers in the hub, read by the main greenlet."""
+
+    def __init__(self) -> None:
+        self.wake = gevent.event.Event()
+        self.stops: list[str] = []
+        self.reloads = 0
+        self.escalated: str | None = None
+
+    def on_stop(self, signum: int) -> None:
+        self.stops.append(signal.Signals(signum).name)
+        self.wake.set()
+
+    def on_reload(self, signum: int) -> None:
+        self.reloads += 1
+        self.wake.set()
+
+    def on_escalate(self, reason: str) -> None:
+        self.escalated = reason
+        self.wake.set()
+
+
+def run(cfg: Config, *, migrate: bool = True, environ: Mapping[str, str] | None = None) -> int:
+    environ = os.environ if environ is None else environ
     node = node_name(cfg)
-    stop = gevent.event.Event()
-    received: list[str] = []
-
-    def on_signal(signum: int) -> None:
-        received.append(signal.Signals(signum).name)
-        stop.set()
-
-    handlers = [gevent.signal_handler(sig, on_signal, sig) for sig in (signal.SIGTERM, signal.SIGINT)]
+    sig = _Signals()
+    notifier = Notifier.from_env(unset=True)
+    handlers = [gevent.signal_handler(s, sig.on_stop, s) for s in (signal.SIGTERM, signal.SIGINT)]
+    handlers.append(gevent.signal_handler(signal.SIGHUP, sig.on_reload, signal.SIGHUP))
     logs.event("INFO", "goald.starting", f"goald {__version__} starting on {node}", node=node,
                version=__version__)
     try:
-        return _run(cfg, node, stop, received, migrate)
+        return _Daemon(cfg, node, sig, notifier, environ).run(migrate)
     finally:
         for h in handlers:
             h.cancel()
+        notifier.close()
 
 
-def _run(cfg: Config, node: str, stop: gevent.event.Event, received: list[str], migrate: bool) -> int:
-    try:
-        db = Database.open(cfg)
-    except DatabaseUnavailable as e:
-        logs.event("ERROR", "database.unavailable", f"Database unavailable: {e}")
-        return exitcodes.DATABASE
-    logs.event("INFO", "database.ready", f"Database ready: {db.where}", embedded=db.embedded is not None,
-               pool_max=db.pool.maxconn)
-    monitor = server = None
-    try:
+class _Daemon:
+    def __init__(self, cfg: Config, node: str, sig: _Signals, notifier: Notifier, environ: Mapping[str, str]):
+        self.cfg, self.node, self.sig, self.notifier, self.environ = cfg, node, sig, notifier, environ
+        self.root: pykka.ActorRef | None = None
+        self.rt: Runtime | None = None
+        self.tree: Tree | None = None
+        self.root_directory: dict = {}
+
+    def run(self, migrate: bool) -> int:
+        self.notifier.status("opening the database")
+        try:
+            db = Database.open(self.cfg)
+        except DatabaseUnavailable as e:
+            logs.event("ERROR", "database.unavailable", f"Database unavailable: {e}")
+            return exitcodes.DATABASE
+        logs.event("INFO", "database.ready", f"Database ready: {db.where}", embedded=db.embedded is not None,
+                   pool_max=db.pool.maxconn)
+        try:
+            code = self._start(db, migrate)
+            if code is not None:
+                return code
+            return self._serve()
+        finally:
+            self._stop_tree()
+            db.close()
+            logs.event("INFO", "goald.stopped", "goald stopped")
+
+    # --- start-up -----------------------------------------------------------------------------
+
+    def _start(self, db: Database, migrate: bool) -> int | None:
+        cfg = self.cfg
         if migrate and cfg["database.migrate_on_start"]:
+            self.notifier.status("applying migrations")
             try:
-                applied = apply_migrations(db.dsn, node=node, connect_timeout_s=cfg["database.connect_timeout_s"])
+                applied = apply_migrations(db.dsn, node=self.node, connect_timeout_s=cfg["database.connect_timeout_s"])
             except MigrationError as e:
                 logs.event("ERROR", "migrations.failed", f"Migration failed: {e}")
                 return exitcodes.MIGRATION
             logs.event("INFO", "migrations.done", f"Migrations up to date ({len(applied)} applied)",
                        applied=len(applied))
-        monitor = PoolMonitor(db.pool, node=node, interval_s=cfg["pool_monitor.interval_s"],
-                              retention_days=cfg["pool_monitor.retention_days"])
-        monitor.start()
-        app = make_app(AppContext(pool=db.pool, node=node, database=db.where, embedded=db.embedded is not None))
-        server = HttpServer(app, cfg["console.host"], cfg["console.port"])
         try:
-            server.start()
-        except ConsoleStartError as e:
-            logs.event("ERROR", "console.bind_failed", str(e))
+            specs = catalog.load(cfg, self.environ)
+        except catalog.CatalogError as e:
+            for p in e.problems:
+                logs.event("ERROR", "jobs.catalog_invalid", f"Job catalog: {p}")
+            return exitcodes.CONFIG
+        self.rt = Runtime(pool=db.pool, node=self.node, cfg=cfg, specs={s.name: s for s in specs})
+        try:
+            with db.pool.connection() as conn:
+                self.rt.flags = flagnames.read(conn)
+            rescued = ledger.rescue_orphans(db.pool, self.rt.stale_after_s)
+        except Exception as e:
+            logs.event("ERROR", "database.unavailable", f"Database unavailable: cannot read flags or ledger: {e}")
+            return exitcodes.DATABASE
+        for job, at, owner in rescued:
+            logs.event("WARNING", "job.orphan_rescued", f"Job interrupted: {job} ({at.isoformat()}) on {owner}: "
+                       f"no heartbeat", job=job, node=owner, scheduled_at=at.isoformat())
+        if not self._collision_check():
+            return exitcodes.CONFIG
+        self.notifier.status("starting actors")
+        app = make_app(AppContext(pool=db.pool, node=self.node, database=db.where, embedded=db.embedded is not None,
+                                  actors=self._describe_tree))
+        self.tree = Tree(self.rt, notifier=self.notifier, app=app, on_escalate=self.sig.on_escalate)
+        self.root_directory = self.tree.root_directory
+        try:
+            self.root = self.tree.start()
+        except (pykka.ActorDeadError, pykka.Timeout, StartFailed) as e:
+            logs.event("ERROR", "goald.start_failed", f"Actors did not start: {e}")
             return exitcodes.STARTUP
-        logs.event("INFO", "goald.ready", f"goald ready: console on http://{server.host}:{server.port}",
-                   host=server.host, port=server.port)
-        stop.wait()
-        logs.event("INFO", "goald.stopping", f"goald stopping ({', '.join(received) or 'requested'})",
-                   signal=received[0] if received else None)
+        if self.sig.escalated or not self.root.is_alive():
+            logs.event("ERROR", "goald.start_failed", "Actors did not start; the log above says which and why")
+            return exitcodes.STARTUP
+        host, port = self.root_directory["console"].proxy().address().get(timeout=5)
+        logs.event("INFO", "goald.ready", f"goald ready: console on http://{host}:{port}", host=host, port=port,
+                   jobs=len(specs))
+        self.notifier.ready(f"ready: {len(specs)} jobs, console on {host}:{port}")
+        return None
+
+    def _collision_check(self) -> bool:
+        enabled = {n: self.rt.effective_schedule(n) for n in self.rt.specs if self.rt.job_enabled(n)}
+        found = collisions(enabled, time.time())
+        refuse = self.cfg["jobs.collisions"] == "refuse"
+        for c in found:
+            logs.event("ERROR" if refuse else "WARNING", "jobs.collision", f"Job collision: {c.describe()}",
+                       first=c.first, second=c.second, second_of_minute=c.second_of_minute)
+        if found and refuse:
+            logs.event("ERROR", "jobs.collision_refused",
+                       f"Refusing to start: {len(found)} job collision(s) and jobs.collisions = refuse; "
+                       f"change an offset ([job.<name>] offset_s) or set jobs.collisions = warn")
+            return False
+        return True
+
+    def _describe_tree(self) -> dict:
+        return self.tree.describe()
+
+    # --- running ------------------------------------------------------------------------------
+
+    def _serve(self) -> int:
+        while True:
+            self.sig.wake.wait()
+            self.sig.wake.clear()
+            if self.sig.stops or self.sig.escalated:
+                break
+            while self.sig.reloads:
+                self.sig.reloads -= 1
+                self._reload()
+        if self.sig.escalated:
+            logs.event("ERROR", "goald.escalated", f"goald stopping: the root supervisor gave up: {self.sig.escalated}")
+            return exitcodes.ESCALATED
+        logs.event("INFO", "goald.stopping", f"goald stopping ({', '.join(self.sig.stops)})", signal=self.sig.stops[0])
         return exitcodes.OK
-    finally:
-        if server is not None:
-            server.stop(timeout_s=STOP_TIMEOUT_S / 2)
-        if monitor is not None:
-            monitor.stop()
-        db.close()
-        logs.event("INFO", "goald.stopped", "goald stopped")
+
+    def _reload(self) -> None:
+        self.notifier.reloading("reloading configuration")
+        path = self.cfg.path
+        try:
+            new = config_mod.load(path, self.environ, search=path is None)
+            specs = catalog.load(new, self.environ)
+        except (config_mod.ConfigError, catalog.CatalogError) as e:
+            for p in e.problems:
+                logs.event("ERROR", "config.reload_rejected", f"Reload rejected, keeping the running configuration: {p}")
+            self.notifier.ready("reload rejected; running on the previous configuration")
+            return
+        changed = [n for n in new.values if new[n] != self.cfg[n]]
+        need_restart = [n for n in changed if n.startswith(RESTART_ONLY)]
+        if set(s.name for s in specs) != set(self.rt.specs):
+            need_restart.append("the set of jobs")
+        for n in need_restart:
+            logs.event("WARNING", "config.reload_needs_restart", f"Reload: {n} changed; it takes effect at the next restart")
+        applied = dict(new.values)
+        for n in need_restart:
+            if n in self.cfg.values:
+                applied[n] = self.cfg[n]
+        self.cfg = Config(values=applied, sources=new.sources, path=new.path, warnings=new.warnings, jobs=new.jobs)
+        self.rt.cfg = self.cfg
+        self.rt.specs = {s.name: s for s in specs if s.name in self.rt.specs} if "the set of jobs" in need_restart \
+            else {s.name: s for s in specs}
+        if "log.level" in changed:
+            logs.setup(self.cfg["log.level"], self.cfg["log.format"], self.cfg["log.journald_prefix"])
+        try:
+            self.root_directory["clock"].tell(Replan())
+            self.root_directory["pool_monitor"].proxy().set_interval(self.cfg["pool_monitor.interval_s"])
+        except (KeyError, pykka.ActorDeadError):
+            pass  # being restarted: it reads the new runtime configuration when it starts
+        applied_names = [n for n in changed if n not in need_restart]
+        logs.event("INFO", "config.reloaded", f"Configuration reloaded ({len(applied_names)} setting(s) applied)",
+                   applied=applied_names)
+        self.notifier.ready("configuration reloaded")
+
+    # --- stopping -----------------------------------------------------------------------------
+
+    def _stop_tree(self) -> None:
+        if self.root is None:
+            return
+        timeout = self.cfg["jobs.shutdown_timeout_s"]
+        self.notifier.stopping(f"stopping: running jobs get up to {timeout:g}s")
+        watcher = gevent.spawn(self._watch_second_signal, len(self.sig.stops))
+        try:
+            self.tree.stop()
+        except pykka.Timeout:
+            logs.event("ERROR", "goald.stop_timeout", "Actors did not stop in time; stopping what is left")
+            pykka.ActorRegistry.stop_all(block=True, timeout=5)
+        finally:
+            watcher.kill(block=False)
+
+    def _watch_second_signal(self, seen: int) -> None:
+        while True:
+            self.sig.wake.wait()
+            self.sig.wake.clear()
+            if len(self.sig.stops) > seen:
+                logs.event("WARNING", "goald.cold_shutdown", "Second stop signal: cancelling running jobs now")
+                self.rt.shutdown.begin_cold()
+                return
+

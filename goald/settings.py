@@ -75,6 +75,8 @@ SECTIONS: dict[str, str] = {
     "log": "Logging to standard error (journald under systemd)",
     "console": "HTTP listener for the console, health endpoints and the public API",
     "pool_monitor": "Sampling of the connection pool into pool_samples",
+    "jobs": "Periodic jobs: the clock, stagger, the run ledger and shutdown",
+    "supervisor": "Restart policy of the actor tree (Erlang/OTP style)",
 }
 
 SETTINGS: tuple[Setting, ...] = (
@@ -158,6 +160,76 @@ SETTINGS: tuple[Setting, ...] = (
         "pool_monitor.retention_days", float, 7.0,
         "Pool samples older than this are deleted.",
         minimum=0.01, maximum=3650, unit="days",
+    ),
+    Setting(
+        "jobs.stagger_enabled", bool, True,
+        "Start each job at its catalog second offset (:15, :30, ...) instead of all at :00. The "
+        "`stagger.enabled` flag (`goald jobs stagger on|off`) overrides this once set.",
+        legacy_env=("JOB_STAGGER_ENABLED",),
+    ),
+    Setting(
+        "jobs.collisions", str, "warn",
+        "Two enabled jobs starting in the same second: warn at start, or refuse to start.",
+        choices=("warn", "refuse"),
+    ),
+    Setting(
+        "jobs.grace_s", float, 5.0,
+        "A tick this late or less still runs at once; later it is recorded as missed. Only the "
+        "latest due occurrence of a job ever runs after a pause (no catch-up burst).",
+        minimum=0.1, maximum=3600, unit="s",
+    ),
+    Setting(
+        "jobs.shutdown_timeout_s", float, 30.0,
+        "On SIGTERM, how long running jobs may take to finish before they are cancelled and "
+        "recorded as interrupted. A second SIGTERM cancels them at once.",
+        minimum=0, maximum=3600, unit="s",
+    ),
+    Setting(
+        "jobs.heartbeat_s", float, 5.0,
+        "How often a running job's ledger row is touched. A row silent for 3 heartbeats belongs to "
+        "a dead instance and is marked interrupted.",
+        minimum=0.5, maximum=300, unit="s",
+    ),
+    Setting(
+        "jobs.ledger_retention_days", float, 30.0,
+        "Run ledger rows (job_runs, job_lock_skips) older than this are deleted by the ledger_prune job.",
+        minimum=0.01, maximum=3650, unit="days",
+    ),
+    Setting(
+        "jobs.missed_lookback_s", int, 3600,
+        "At start, occurrences missed while goald was down are recorded as missed, this far back.",
+        minimum=0, maximum=7 * 86400, unit="s",
+    ),
+    Setting(
+        "jobs.flag_poll_s", float, 2.0,
+        "How often the clock re-reads the flags table: a `goald jobs enable|disable` takes effect "
+        "within this time.",
+        minimum=0.2, maximum=300, unit="s",
+    ),
+    Setting(
+        "jobs.modules", str, "",
+        "Extra Python modules (comma-separated) whose JOBS lists are added to the catalog.",
+    ),
+    Setting(
+        "supervisor.max_restarts", int, 5,
+        "A supervisor whose children restart more than this often within supervisor.max_seconds "
+        "gives up and escalates; at the root, goald exits with code 6 (systemd restarts it).",
+        minimum=0, maximum=1000,
+    ),
+    Setting(
+        "supervisor.max_seconds", float, 60.0,
+        "The window of supervisor.max_restarts.",
+        minimum=1, maximum=86400, unit="s",
+    ),
+    Setting(
+        "supervisor.backoff_base_s", float, 0.5,
+        "First restart delay; doubles with each crash in a row (with jitter), up to backoff_max_s.",
+        minimum=0.01, maximum=600, unit="s",
+    ),
+    Setting(
+        "supervisor.backoff_max_s", float, 30.0,
+        "Longest restart delay.",
+        minimum=0.01, maximum=3600, unit="s",
     ),
 )
 

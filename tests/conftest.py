@@ -115,3 +115,18 @@ def pool(db_dsn):
 @pytest.fixture(scope="session")
 def redis_url():
     return os.environ.get("GOALD_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture
+def log_lines():
+    """The JSON log lines written while the test runs (logging restored afterwards)."""
+    import io
+
+    from support import json_log_lines
+
+    stream = io.StringIO()
+    logs.setup("DEBUG", "json", False, stream)
+    try:
+        yield lambda: json_log_lines(stream.getvalue())
+    finally:
+        logs.setup("DEBUG", "text")

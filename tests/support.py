@@ -11,7 +11,8 @@ TIMEOUT_S = 60
 
 def goald_env(**extra):
     """os.environ without any goald setting (GOALD_* or legacy name), plus `extra`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GOALD_") and k not in BY_ENV}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("GOALD_", "JOB_STAGGER_", "NOTIFY_SOCKET", "WATCHDOG_")) and k not in BY_ENV}
     env.update(extra)
     return env
 
@@ -31,3 +32,32 @@ def json_log_lines(text):
         except ValueError:
             pass
     return out
+
+
+def fetch(dsn, sql, args=None):
+    """Run one statement on a fresh connection; the rows (or [] when it returns none)."""
+    import psycopg2
+
+    conn = psycopg2.connect(dsn)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(sql, args)
+            return cur.fetchall() if cur.description else []
+    finally:
+        conn.close()
+
+
+def wait_for(predicate, timeout_s=10.0, interval_s=0.05, what="condition"):
+    """Poll `predicate` until it returns something truthy; that value, or AssertionError."""
+    import time
+
+    import gevent
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+        gevent.sleep(interval_s)

@@ -1,36 +1,12 @@
 """PoolMonitor: one sample is one log line and one pool_samples row; old rows are pruned."""
-import io
 from contextlib import ExitStack
 
 import gevent
-import psycopg2
-import pytest
-from support import json_log_lines
+from support import fetch
 
-from goald import logs
 from goald.db.pool import Pool
-from goald.pool_monitor import PoolMonitor
-
-
-@pytest.fixture
-def log_lines():
-    """The JSON log lines written while the test runs (logging restored afterwards)."""
-    stream = io.StringIO()
-    logs.setup("DEBUG", "json", False, stream)
-    try:
-        yield lambda: json_log_lines(stream.getvalue())
-    finally:
-        logs.setup("DEBUG", "text")
-
-
-def fetch(dsn, sql, args=None):
-    conn = psycopg2.connect(dsn)
-    try:
-        with conn, conn.cursor() as cur:
-            cur.execute(sql, args)
-            return cur.fetchall() if cur.description else None
-    finally:
-        conn.close()
+from goald.actors.jobs import runtime as runtime_jobs
+from goald.pool_monitor import PoolMonitor, PoolMonitorActor
 
 
 SAMPLE_COLUMNS = "node, active, idle, waiting, total, max, utilization"
@@ -81,11 +57,12 @@ def _hold_briefly(pool):
         gevent.sleep(0.01)
 
 
-def test_rows_older_than_the_retention_are_deleted_when_a_sample_is_written(pool, db_dsn, log_lines):
+def test_the_pool_samples_prune_job_deletes_rows_older_than_the_retention(pool, db_dsn, log_lines):
     fetch(db_dsn, f"INSERT INTO pool_samples (sampled_at, {SAMPLE_COLUMNS}) VALUES "
                   "(now() - interval '8 days', 'old', 0, 0, 0, 0, 4, 0), "
                   "(now() - interval '6 days', 'recent', 0, 0, 0, 0, 4, 0)")
-    PoolMonitor(pool, node="node-a", retention_days=7).sample_once()
+    PoolMonitor(pool, node="node-a").sample_once()
+    assert runtime_jobs.prune_pool_samples(pool, retention_days=7) == 1
     assert sorted(r[0] for r in fetch(db_dsn, "SELECT node FROM pool_samples")) == ["node-a", "recent"]
 
 
@@ -102,14 +79,12 @@ def test_a_sample_that_cannot_be_stored_is_logged_as_a_warning_and_never_raises(
         pool.close()
 
 
-def test_start_samples_every_interval_in_a_greenlet_until_stop(pool, db_dsn, log_lines):
-    monitor = PoolMonitor(pool, node="node-a", interval_s=0.5)
-    monitor.start()
-    monitor.start()  # idempotent: still one loop
+def test_the_pool_monitor_actor_samples_every_interval_until_it_is_stopped(pool, db_dsn, log_lines):
+    ref = PoolMonitorActor.start(name="pool_monitor", parent=None, pool=pool, node="node-a", interval_s=0.5)
     try:
         gevent.sleep(1.3)  # samples at about 0, 0.5 and 1.0 s
     finally:
-        monitor.stop()
+        ref.stop()
     rows = fetch(db_dsn, "SELECT sampled_at FROM pool_samples ORDER BY sampled_at")
     assert len(rows) == 3
     gaps = [(b[0] - a[0]).total_seconds() for a, b in zip(rows, rows[1:])]
@@ -117,4 +92,3 @@ def test_start_samples_every_interval_in_a_greenlet_until_stop(pool, db_dsn, log
     gevent.sleep(0.6)
     assert len(fetch(db_dsn, "SELECT id FROM pool_samples")) == 3  # stopped: no more rows
     assert len([r for r in log_lines() if r.get("event") == "pool_monitor.sample"]) == 3
-    monitor.stop()  # idempotent

@@ -74,6 +74,7 @@ class PoolStats:
     total: int
     max: int
     utilization: float  # active / max, percent
+    peak_active: int    # most connections in use at once since the last take_peak() (or start)
     checkouts: int
     timeouts: int
     discarded: int
@@ -104,6 +105,7 @@ class Pool:
         self._slots = gevent.lock.BoundedSemaphore(maxconn)
         self._idle: deque[CountingConnection] = deque()
         self._active = 0
+        self._peak = 0
         self._waiting = 0
         self._closed = False
         self._counters = dict(checkouts=0, timeouts=0, discarded=0, opened=0, queries=0)
@@ -127,7 +129,13 @@ class Pool:
         return PoolStats(
             active=self._active, idle=len(self._idle), waiting=self._waiting, total=total,
             max=self.maxconn, utilization=round(100.0 * self._active / self.maxconn, 1),
-            **self._counters)
+            peak_active=self._peak, **self._counters)
+
+    def take_peak(self) -> int:
+        """The high-water mark of connections in use since the last call, then reset it to now's
+        level (PoolMonitor samples it, so bursts shorter than its interval still show)."""
+        peak, self._peak = self._peak, self._active
+        return peak
 
     def describe(self) -> str:
         return f"pool max {self.maxconn} on {mask_dsn(self.dsn)}"
@@ -168,6 +176,8 @@ class Pool:
             self._slots.release()
             raise
         self._active += 1
+        if self._active > self._peak:
+            self._peak = self._active
         self._counters["checkouts"] += 1
         conn.queries = 0
         return conn

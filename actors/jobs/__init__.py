@@ -1,0 +1,1 @@
+"""Job bodies, one module per job family. Each module exports `JOBS: list[JobSpec]`."""
