@@ -25,12 +25,14 @@ setup(
         "goald.db",
         "goald.migrations",
         "goald.actors",
+        "goald.actors.jobs",
         "goald.console",
         "goald.sql",
     ],
     package_dir={
         "goald": "goald",
         "goald.actors": "actors",
+        "goald.actors.jobs": "actors/jobs",
         "goald.console": "console",
         "goald.sql": "sql",
     },
@@ -41,7 +43,8 @@ setup(
     include_package_data=False,
     install_requires=[
         "gevent>=24.2",
-        "pykka>=4.0",
+        # actors/base.py wraps pykka's private _handle_receive (see its docstring): pin the major.
+        "pykka>=4.0,<5",
         "psycopg2-binary>=2.9.9",
         "psycogreen>=1.0.2",
         "redis>=5.0",
@@ -55,9 +58,13 @@ setup(
         "psutil>=5.9",
         # SQL statement splitting for migrations (dollar quotes, comments, strings done right).
         "sqlparse>=0.5",
+        # 5-field cron schedules (UTC) for the clock: parsing and next-occurrence maths done right.
+        "croniter>=2.0",
     ],
     extras_require={
         "test": ["pytest>=8"],
+        # bench/tick_precision.py compares goald's clock with APScheduler 3.x (the Python default).
+        "bench": ["APScheduler>=3.10,<4"],
     },
     entry_points={"console_scripts": ["goald = goald.main:main"]},
     classifiers=[
