@@ -34,6 +34,7 @@ from goald.actors.runtime import Runtime
 
 CLAIM_LEAD_S = 0.05
 FINISH_RETRIES = 5
+COLD_GRACE_S = 1.0   # after the shutdown deadline or a second signal, before a run is killed
 ERROR_MAX_CHARS = 2000
 
 
@@ -91,8 +92,9 @@ class JobActor(SupervisedActor):
         while any(not g.dead for g in self.runs.values()) and not sd.cold.is_set() and sd.remaining_s() > 0:
             sd.cold.wait(min(0.1, sd.remaining_s()))
         alive = [g for g in self.runs.values() if not g.dead]
-        if alive:
-            gevent.killall(alive, block=True, timeout=5)
+        if alive:  # ctx.cancelled() is true now: a cooperative job gets a moment to return by itself
+            gevent.joinall(alive, timeout=COLD_GRACE_S)
+            gevent.killall([g for g in alive if not g.dead], block=True, timeout=5)
 
     # --- run greenlet -------------------------------------------------------------------------
 
@@ -135,7 +137,7 @@ class JobActor(SupervisedActor):
                    scheduled_at=occ.scheduled_at, offset_s=occ.offset_s, staggered=occ.staggered,
                    late_ms=round((started - occ.scheduled_at) * 1000, 2))
         ctx = JobContext(occurrence=occ, pool=self.rt.pool, config=self.rt.cfg, node=self.rt.node,
-                         cancel=self.rt.shutdown.cold, provider=self.rt.provider, cache=self.rt.cache)
+                         cancel=self.rt.shutdown.cancel, provider=self.rt.provider, cache=self.rt.cache)
         beat = gevent.spawn(self._heartbeat, run_id, started)
         result, error = None, None
         timeout = gevent.Timeout(spec.timeout_s, JobTimedOut(f"timed out after {spec.timeout_s:g}s"))

@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import gevent
 import gevent.event
 
 from goald import flags as flagnames
@@ -25,16 +26,19 @@ class Shutdown:
     def __init__(self) -> None:
         self.warm = gevent.event.Event()   # set: no new runs; running ones finish until `deadline`
         self.cold = gevent.event.Event()   # set: cancel running jobs now
+        self.cancel = gevent.event.Event()  # set: ctx.cancelled() is true (cold, or the deadline passed)
         self.deadline: float | None = None
 
     def begin_warm(self, timeout_s: float) -> None:
         if not self.warm.is_set():
             self.deadline = time.time() + timeout_s
             self.warm.set()
+            gevent.spawn_later(timeout_s, self.cancel.set)
 
     def begin_cold(self) -> None:
         self.deadline = time.time()
         self.warm.set()
+        self.cancel.set()
         self.cold.set()
 
     def remaining_s(self) -> float:
