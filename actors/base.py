@@ -10,8 +10,8 @@ pykka's failure contract, and what this base does about it:
   `ActorInterrupted` (an ordinary Exception), so they crash this actor only and its supervisor
   restarts it. `SystemExit` and `KeyboardInterrupt` keep pykka's behaviour.
 
-Subclasses implement `started()` / `stopping()` (run in the actor's own greenlet) instead of
-`on_start` / `on_stop`, and start helper greenlets with `spawn()` so that they die with the actor.
+Subclasses implement `started()` (run on the `Start` ask, see below) and `stopping()` (run on stop
+and after a crash), both in the actor's own greenlet, instead of `on_start` / `on_stop`, and start helper greenlets with `spawn()` so that they die with the actor.
 A stop (normal or not) always tells the parent `ChildExited`; the parent knows whether it asked.
 """
 from __future__ import annotations
@@ -44,8 +44,13 @@ class ChildExited:
 
 
 @dataclass(frozen=True)
-class Ping:
-    """Asked by a supervisor right after start: answered once `started()` has returned."""
+class Start:
+    """Asked by whoever starts the actor (its supervisor): runs `started()` and answers True.
+
+    Starting through an ask, not pykka's `on_start`, means a failing `started()` raises in the
+    caller with its real exception (pykka returns ask errors to the caller) instead of a bare
+    "actor stopped"; the caller then stops the half-started actor.
+    """
 
 
 class SupervisedActor(pykka.ThreadingActor):
@@ -59,6 +64,7 @@ class SupervisedActor(pykka.ThreadingActor):
         self.parent = parent
         self._greenlets: list[gevent.Greenlet] = []
         self._exit_told = False
+        self._started = False
 
     # --- hooks for subclasses (actor greenlet) ------------------------------------------------
 
@@ -83,11 +89,11 @@ class SupervisedActor(pykka.ThreadingActor):
 
     # --- pykka hooks --------------------------------------------------------------------------
 
-    def on_start(self) -> None:
-        self.started()
-
     def on_receive(self, message: Any) -> Any:
-        if isinstance(message, Ping):
+        if isinstance(message, Start):
+            if not self._started:
+                self._started = True
+                self.started()
             return True
         return self.handle(message)
 

@@ -33,7 +33,7 @@ from typing import Any, Callable
 import gevent
 import pykka
 
-from goald.actors.base import ChildExited, Ping, SupervisedActor
+from goald.actors.base import ChildExited, Start, SupervisedActor
 from goald import logs
 
 PERMANENT, TRANSIENT, TEMPORARY = "permanent", "transient", "temporary"
@@ -182,7 +182,7 @@ class Supervisor(SupervisedActor):
         ref = None
         try:
             ref = child.spec.start(self.actor_ref, child.spec.name)
-            ref.ask(Ping(), timeout=self.intensity.start_timeout_s)
+            ref.ask(Start(), timeout=self.intensity.start_timeout_s)
         except (pykka.ActorDeadError, pykka.Timeout, Exception) as e:
             child.state = "failed"
             if ref is not None and ref.is_alive():

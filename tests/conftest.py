@@ -26,6 +26,8 @@ import pytest  # noqa: E402
 
 from goald import logs  # noqa: E402
 
+from daemon_support import processes  # noqa: E402,F401  (fixture: `goald run` processes)
+
 DB_PREFIX = "goald_test_"
 
 

@@ -1,6 +1,5 @@
 """`goald run` end to end: a real goald process, the embedded PostgreSQL or the test server,
 real HTTP, real signals. Readiness is the `goald.ready` JSON log line (it carries the port)."""
-import os
 import signal
 import socket
 import subprocess
@@ -11,116 +10,10 @@ import psutil
 import psycopg2
 import pytest
 import requests
-from support import goald_env, json_log_lines
+from daemon_support import READY_DEADLINE_S, postgres_processes, stop_leftover_postgres
+from support import goald_env
 
 from goald import exitcodes
-
-READY_DEADLINE_S = 60
-STOP_DEADLINE_S = 30
-
-
-
-
-def postgres_processes(data_dir):
-    """Live processes whose command line mentions `data_dir` (the embedded postmaster)."""
-    needle = str(data_dir.resolve())
-    found = []
-    for p in psutil.process_iter(["cmdline", "status"]):
-        try:
-            cmd = " ".join(p.info["cmdline"] or [])
-            if needle in cmd and p.info["status"] != psutil.STATUS_ZOMBIE and "postgres" in cmd:
-                found.append(p)
-        except psutil.Error:
-            pass
-    return found
-
-
-def stop_leftover_postgres(data_dir):
-    for p in postgres_processes(data_dir):
-        try:
-            p.send_signal(signal.SIGQUIT)  # immediate shutdown; nothing to keep in a test cluster
-            p.wait(10)
-        except psutil.TimeoutExpired:
-            p.kill()
-        except psutil.Error:
-            pass
-
-
-class Goald:
-    """One `goald run` process; stderr goes to a file we poll for JSON log lines."""
-
-    def __init__(self, tmp_path, tag, **env):
-        self.err_path = tmp_path / f"goald-{tag}.stderr"
-        self._err = open(self.err_path, "w")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "goald", "run"], cwd=tmp_path,
-            env=goald_env(**{"GOALD_CONSOLE_PORT": "0", "GOALD_LOG_FORMAT": "json", **env}),
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._err,
-            start_new_session=True)  # its own process group, as in a terminal (see stop())
-        self.port = None
-
-    @property
-    def stderr(self):
-        return self.err_path.read_text()
-
-    def events(self):
-        return json_log_lines(self.stderr)
-
-    def wait_ready(self):
-        deadline = time.monotonic() + READY_DEADLINE_S
-        while time.monotonic() < deadline:
-            ready = [e for e in self.events() if e.get("event") == "goald.ready"]
-            if ready:
-                self.port = ready[0]["port"]
-                return self.port
-            if self.proc.poll() is not None:
-                pytest.fail(f"goald exited {self.proc.returncode} before it was ready:\n{self.stderr}")
-            time.sleep(0.1)
-        pytest.fail(f"goald not ready after {READY_DEADLINE_S}s:\n{self.stderr}")
-
-    def url(self, path):
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    def stop(self, sig=signal.SIGTERM):
-        if sig == signal.SIGINT:
-            os.killpg(self.proc.pid, sig)  # Ctrl-C: the terminal signals the whole foreground group
-        else:
-            self.proc.send_signal(sig)
-        return self.wait()
-
-    def wait(self, timeout=STOP_DEADLINE_S):
-        try:
-            return self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            pytest.fail(f"goald did not exit within {timeout}s:\n{self.stderr}")
-
-    def cleanup(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-        self._err.close()
-
-
-@pytest.fixture
-def processes(tmp_path):
-    """Start goald processes through this; every leftover (goald or embedded postgres) is killed."""
-    started = []
-    data_dirs = []
-
-    def start(tag="main", data_dir=None, **env):
-        if data_dir is not None:
-            data_dirs.append(data_dir)
-            env["GOALD_DATABASE_DATA_DIR"] = str(data_dir)
-        g = Goald(tmp_path, tag, **env)
-        started.append(g)
-        return g
-
-    yield start
-    for g in started:
-        g.cleanup()
-    for d in data_dirs:
-        stop_leftover_postgres(d)
-
 
 def assert_no_postgres_left(data_dir):
     deadline = time.monotonic() + 5

@@ -241,8 +241,8 @@ def test_conn_queries_counts_this_checkouts_statements_and_stats_accumulate_them
 
 def test_stats_report_active_idle_total_max_and_utilization_while_connections_are_held(pool):
     assert pool.stats().as_dict() == dict(active=0, idle=0, waiting=0, total=0, max=4,
-                                          utilization=0.0, checkouts=0, timeouts=0, discarded=0,
-                                          opened=0, queries=0)
+                                          utilization=0.0, peak_active=0, checkouts=0, timeouts=0,
+                                          discarded=0, opened=0, queries=0)
     with ExitStack() as stack:
         for _ in range(3):
             stack.enter_context(pool.connection())
@@ -255,6 +255,16 @@ def test_stats_report_active_idle_total_max_and_utilization_while_connections_ar
         assert (s.active, s.idle, s.total, s.utilization) == (3, 1, 4, 75.0)
     s = pool.stats()
     assert (s.active, s.idle, s.total, s.utilization, s.checkouts, s.opened) == (0, 4, 4, 0.0, 4, 4)
+
+
+def test_take_peak_reports_the_most_connections_held_at_once_since_the_last_call(pool):
+    with ExitStack() as stack:
+        for _ in range(3):
+            stack.enter_context(pool.connection())
+    with pool.connection():
+        assert pool.take_peak() == 3  # the burst is gone, its high-water mark is not
+        assert pool.take_peak() == 1  # reset to the level at the call: one still held
+    assert pool.take_peak() == 1 and pool.take_peak() == 0
 
 
 def test_statement_timeout_ms_cancels_a_long_query_on_the_server(db_dsn):
