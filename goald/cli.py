@@ -61,6 +61,19 @@ def build_parser() -> argparse.ArgumentParser:
                                      "queries, lock waits and idle-in-transaction sessions; recommend a "
                                      "pool max of min(max_connections - 23, 80).", epilog=COMMANDS_HELP)
     cap.add_argument("--json", action="store_true", help="machine-readable output")
+
+    kpi = sub.add_parser("kpi", parents=[common], help="stagger KPIs from the run ledger (read-only)",
+                         description="Report the seeds' KPIs for runs scheduled in [--since, --until): "
+                                     "per-job outcomes and durations, concurrent jobs, start seconds, "
+                                     "lock skips and pool utilization, against the seeds' thresholds. "
+                                     "T is ISO-8601 (2024-05-01 or 2024-05-01T12:00:00Z; naive = UTC) "
+                                     "or a duration ago (15m, 24h, 7d).", epilog=COMMANDS_HELP)
+    kpi.add_argument("--since", metavar="T", help="start of the window (default: 24h ago)")
+    kpi.add_argument("--until", metavar="T", help="end of the window, excluded (default: now)")
+    kpi.add_argument("--json", action="store_true", help="machine-readable output")
+
+    from goald import cli_jobs
+    cli_jobs.add_parser(sub, common, COMMANDS_HELP)
     return p
 
 
@@ -73,6 +86,7 @@ def main(argv: list[str]) -> int:
     handler = {
         "run": cmd_run, "migrate": cmd_migrate, "validate-migrations": cmd_validate,
         "config": cmd_config, "version": cmd_version, "check-db-capacity": cmd_capacity,
+        "kpi": cmd_kpi, "jobs": cmd_jobs,
     }[args.command]
     try:
         return handler(args)
@@ -117,6 +131,12 @@ def cmd_run(args) -> int:
     from goald.daemon import run
 
     return run(cfg, migrate=not args.no_migrate)
+
+
+def cmd_jobs(args) -> int:
+    from goald import cli_jobs
+
+    return cli_jobs.cmd_jobs(args, _open_database, fail)
 
 
 def _open_database(args):
@@ -233,3 +253,28 @@ def cmd_capacity(args) -> int:
         db.close()
     print(json.dumps(report.as_dict(), indent=2) if args.json else capacity.render(report))
     return exitcodes.OK if report.safe else exitcodes.CHECK_FAILED
+
+
+def cmd_kpi(args) -> int:
+    from psycopg2.errors import UndefinedTable
+
+    from goald import kpi
+
+    try:
+        since, until = kpi.parse_window(args.since, args.until)
+    except kpi.WindowError as e:
+        fail(args.command, str(e))
+        return exitcodes.CONFIG
+    _, db, code = _open_database(args)
+    if db is None:
+        return code
+    try:
+        with db.pool.connection() as conn:
+            report = kpi.analyse(conn, since, until)
+    except UndefinedTable as e:
+        fail(args.command, f"{db.where} has no run ledger ({e.diag.message_primary}): run `goald migrate` first")
+        return exitcodes.DATABASE
+    finally:
+        db.close()
+    print(json.dumps(report, indent=2) if args.json else kpi.render_text(report))
+    return exitcodes.OK

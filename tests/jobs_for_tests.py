@@ -1,0 +1,39 @@
+"""Jobs for the process-level tests, loaded by `goald run` with jobs.modules = "jobs_for_tests"
+(PYTHONPATH points at tests/). Real bodies against the test database; all disabled by default, a
+test enables the ones it needs with GOALD_JOB_<NAME>_ENABLED=true.
+
+- test_count: every second, increments test_counter.n (the table is created by the test);
+- test_sleep: every GOALD_TEST_SLEEP_EVERY_S seconds (default 20), sleeps GOALD_TEST_SLEEP_S
+  (default 5) seconds and then increments test_counter.n.
+"""
+import os
+
+import gevent
+
+from goald.actors.catalog import JobSpec
+from goald.actors.schedule import Schedule
+
+
+def _increment(ctx) -> int:
+    with ctx.connection() as conn, conn.cursor() as cur:
+        cur.execute("UPDATE test_counter SET n = n + 1")
+        conn.commit()
+        return cur.rowcount
+
+
+def count(ctx) -> int:
+    return _increment(ctx)
+
+
+def sleep_then_count(ctx) -> int:
+    gevent.sleep(float(os.environ.get("GOALD_TEST_SLEEP_S", "5")))
+    return _increment(ctx)
+
+
+JOBS = [
+    JobSpec("test_count", count, Schedule(every_s=1), timeout_s=5, enabled=False,
+            description="test: increment test_counter every second"),
+    JobSpec("test_sleep", sleep_then_count,
+            Schedule(every_s=int(os.environ.get("GOALD_TEST_SLEEP_EVERY_S", "20")), offset_s=1),
+            timeout_s=60, enabled=False, description="test: sleep, then increment test_counter"),
+]
