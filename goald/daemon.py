@@ -44,6 +44,8 @@ from goald.db.pool import DatabaseUnavailable
 from goald.migrations.runner import MigrationError, migrate as apply_migrations
 from goald.sdnotify import Notifier
 
+# Migrations may take longer than systemd's start timeout: ask it for this much more time.
+MIGRATION_START_ALLOWANCE_US = 600 * 1_000_000
 # Settings a SIGHUP cannot change in a running process (they shape the pool, listener or identity).
 RESTART_ONLY = ("node.", "database.", "console.", "log.format", "log.journald_prefix", "jobs.modules",
                 "supervisor.")
@@ -121,6 +123,7 @@ class _Daemon:
         cfg = self.cfg
         if migrate and cfg["database.migrate_on_start"]:
             self.notifier.status("applying migrations")
+            self.notifier.extend_timeout(MIGRATION_START_ALLOWANCE_US)
             try:
                 applied = apply_migrations(db.dsn, node=self.node, connect_timeout_s=cfg["database.connect_timeout_s"])
             except MigrationError as e:

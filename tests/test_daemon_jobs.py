@@ -220,3 +220,22 @@ def test_goald_jobs_disable_is_audited_and_a_running_goald_applies_it_without_re
     typo = goald(["jobs", "disable", "test_cuont"], cwd=tmp_path, **env)
     assert typo.returncode == exitcodes.CONFIG and "did you mean 'test_count'" in typo.stderr
     assert g.stop() == 0
+
+
+def test_goald_jobs_stagger_off_is_the_30_second_rollback_and_is_audited(db_dsn, tmp_path, processes):
+    g = processes(**job_env(db_dsn))
+    g.wait_ready()
+    out = goald(["jobs", "stagger", "off", "--reason", "rollback drill"], cwd=tmp_path, **job_env(db_dsn))
+    assert out.returncode == 0 and "stagger.enabled: on -> off" in out.stdout, out.stderr
+    wait_for(lambda: "Job stagger disabled" in [e.get("msg") for e in g.events()], what="the running goald")
+    listed = goald(["jobs", "--json"], cwd=tmp_path, **job_env(db_dsn))
+    import json
+
+    assert {j["offset_s"] for j in json.loads(listed.stdout)["jobs"]} == {0}
+    again = goald(["jobs", "stagger", "off"], cwd=tmp_path, **job_env(db_dsn))
+    assert "already off; nothing changed" in again.stdout
+    bad = goald(["jobs", "stagger", "sideways"], cwd=tmp_path, **job_env(db_dsn))
+    assert bad.returncode == exitcodes.CONFIG and "usage: goald jobs stagger on|off" in bad.stderr
+    assert fetch(db_dsn, "SELECT name, old_value, new_value, reason FROM flag_audit") == [
+        ("stagger.enabled", None, False, "rollback drill")]
+    assert g.stop() == 0
