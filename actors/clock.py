@@ -55,6 +55,8 @@ class Clock(SupervisedActor):
 
     def __init__(self, *, name: str, parent, runtime: Runtime, directory: dict, jobs_supervisor=None,
                  notifier=None):
+        """`jobs_supervisor`: the job supervisor's ref, or a callable returning the current one
+        (it changes when the root restarts it)."""
         super().__init__(name=name, parent=parent)
         self.rt = runtime
         self.directory = directory
@@ -243,8 +245,11 @@ class Clock(SupervisedActor):
             return None
         if self.jobs_supervisor is None:
             return f"job actors not alive: {', '.join(missing)}"
+        sup = self.jobs_supervisor() if callable(self.jobs_supervisor) else self.jobs_supervisor
+        if sup is None:
+            return f"job actors not alive and no job supervisor: {', '.join(missing)}"
         try:
-            states = self.jobs_supervisor.proxy().child_states().get(timeout=2.0)
+            states = sup.proxy().child_states().get(timeout=2.0)
         except (pykka.ActorDeadError, pykka.Timeout):
             return "the job supervisor is not answering"
         dead = [j for j in missing if states.get(j) not in ("restarting", "starting")]

@@ -61,7 +61,7 @@ class Tree:
             shutdown_timeout_s=drain_s + 5))
         out.append(ChildSpec("clock", lambda parent, n: Clock.start(
             name=n, parent=parent, runtime=rt, directory=self.jobs_directory,
-            jobs_supervisor=self.root_directory.get("jobs"), notifier=self.notifier)))
+            jobs_supervisor=lambda: self.root_directory.get("jobs"), notifier=self.notifier)))
         if self.app is not None:
             from goald.console.server import ConsoleActor
 

@@ -221,3 +221,15 @@ def test_staggered_runs_log_the_seeds_staggered_annotation(db_dsn, log_lines):
     assert "Job started: ok (staggered +1s)" in [r["msg"] for r in log_lines()]
     row = next(r for r in runs(db_dsn, "ok") if r["outcome"] == "succeeded")
     assert row["staggered"] is True and row["offset_s"] == 1 and row["scheduled_at"].second % 2 == 1
+
+
+def test_the_clock_withholds_the_watchdog_when_its_tick_loop_or_a_job_actor_is_dead(db_dsn):
+    with running_tree(db_dsn, [job("ok", ok_job, every_s=10)]) as tree:
+        clock = tree.root_directory["clock"]
+        assert clock.proxy().check_children().get(timeout=2) is None
+        job_ref = tree.jobs_directory["ok"]
+        job_ref.stop()  # a permanent child: its supervisor is restarting it, which is fine
+        assert clock.proxy().check_children().get(timeout=2) is None
+        wait_for(lambda: tree.jobs_directory.get("ok") not in (None, job_ref), what="restart")
+        clock._actor._loop_g.kill()
+        assert clock.proxy().check_children().get(timeout=2) == "the clock's tick loop is not running"
