@@ -231,5 +231,5 @@ def test_the_clock_withholds_the_watchdog_when_its_tick_loop_or_a_job_actor_is_d
         job_ref.stop()  # a permanent child: its supervisor is restarting it, which is fine
         assert clock.proxy().check_children().get(timeout=2) is None
         wait_for(lambda: tree.jobs_directory.get("ok") not in (None, job_ref), what="restart")
-        clock._actor._loop_g.kill()
+        clock._actor_weakref()._loop_g.kill()  # reach in: nothing public kills the loop
         assert clock.proxy().check_children().get(timeout=2) == "the clock's tick loop is not running"
