@@ -7,7 +7,8 @@ slow job never stops the actor from answering, and a job's exception never reach
 - otherwise the run greenlet claims the occurrence (actors.ledger.claim: `running`, or
   `skipped_lock` / `skipped_overlap`), sleeps until the absolute scheduled time, then calls
   `spec.run(ctx)` under a gevent.Timeout of `spec.timeout_s`, while a heartbeat greenlet stamps
-  started_at and then touches the row every `jobs.heartbeat_s`;
+  started_at after one `jobs.heartbeat_s` and then touches the row every `jobs.heartbeat_s` (a
+  run shorter than that writes started_at with its outcome: one connection, not two);
 - the row is closed with `succeeded`, `failed` (the exception's type and message), `timed_out`
   (the run greenlet is interrupted; a connection it held is discarded by the pool) or
   `interrupted` (cancelled at shutdown). Log lines keep the seeds' words:
@@ -162,7 +163,10 @@ class JobActor(SupervisedActor):
         self._log_outcome(outcome, started, finished, error)
 
     def _heartbeat(self, run_id: int, started: float) -> None:
+        """First beat after one interval (a short run never takes a second connection for it):
+        it stamps started_at, so a long run shows as started in the ledger while it goes on."""
         try:
+            gevent.sleep(self.rt.heartbeat_s)
             ledger.mark_started(self.rt.pool, run_id, started)
             while True:
                 gevent.sleep(self.rt.heartbeat_s)

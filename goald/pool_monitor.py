@@ -40,7 +40,7 @@ class PoolMonitor:
                    peak_utilization=peak, active=s.active, idle=s.idle, waiting=s.waiting, total=s.total, max=s.max,
                    utilization=s.utilization)
         try:
-            with self.pool.connection(timeout_s=max(0.5, self.interval_s)) as conn, conn.cursor() as cur:
+            with self.pool.observer_connection(timeout_s=max(0.5, self.interval_s)) as conn, conn.cursor() as cur:
                 cur.execute(INSERT_SAMPLE, dict(s.as_dict(), node=self.node, peak_utilization=peak))
                 conn.commit()
         except Exception as e:  # a sample lost is logged, never fatal

@@ -94,3 +94,14 @@ def test_the_pool_monitor_actor_samples_every_interval_until_it_is_stopped(pool,
     gevent.sleep(0.6)
     assert len(fetch(db_dsn, "SELECT id FROM pool_samples")) == 3  # stopped: no more rows
     assert len([r for r in log_lines() if r.get("event") == "pool_monitor.sample"]) == 3
+
+
+def test_the_monitors_own_sample_write_is_not_counted_in_the_next_samples_peak(pool, db_dsn):
+    monitor = PoolMonitor(pool, node="node-a")
+    monitor.sample_once()
+    monitor.sample_once()
+    with pool.connection():
+        pass
+    monitor.sample_once()
+    peaks = [r[0] for r in fetch(db_dsn, "SELECT peak_utilization FROM pool_samples ORDER BY id")]
+    assert peaks == [0.0, 0.0, 25.0]  # pool max 4: one real checkout between the 2nd and 3rd sample

@@ -106,6 +106,7 @@ class Pool:
         self._idle: deque[CountingConnection] = deque()
         self._active = 0
         self._peak = 0
+        self._observers = 0   # checkouts made through observer_connection(), not counted in the peak
         self._waiting = 0
         self._closed = False
         self._counters = dict(checkouts=0, timeouts=0, discarded=0, opened=0, queries=0)
@@ -122,7 +123,12 @@ class Pool:
         GreenletExit) or a broken connection discards it, because an interrupted query leaves
         the connection in an unknown state.
         """
-        return _Checkout(self, self.timeout_s if timeout_s is None else timeout_s)
+        return _Checkout(self, self.timeout_s if timeout_s is None else timeout_s, True)
+
+    def observer_connection(self, timeout_s: float | None = None) -> _Checkout:
+        """Like `connection()`, but left out of the peak (`take_peak`): for the pool monitor, whose
+        own sample write must not show up as load in the next sample."""
+        return _Checkout(self, self.timeout_s if timeout_s is None else timeout_s, False)
 
     def stats(self) -> PoolStats:
         total = self._active + len(self._idle)
@@ -134,7 +140,7 @@ class Pool:
     def take_peak(self) -> int:
         """The high-water mark of connections in use since the last call, then reset it to now's
         level (PoolMonitor samples it, so bursts shorter than its interval still show)."""
-        peak, self._peak = self._peak, self._active
+        peak, self._peak = self._peak, self._active - self._observers
         return peak
 
     def describe(self) -> str:
@@ -148,7 +154,7 @@ class Pool:
 
     # --- internals ------------------------------------------------------------------------
 
-    def _checkout(self, timeout_s: float) -> CountingConnection:
+    def _checkout(self, timeout_s: float, counted: bool = True) -> CountingConnection:
         if self._closed:
             raise DatabaseUnavailable("the connection pool is closed (goald is stopping)")
         started = time.monotonic()
@@ -176,8 +182,10 @@ class Pool:
             self._slots.release()
             raise
         self._active += 1
-        if self._active > self._peak:
-            self._peak = self._active
+        if not counted:
+            self._observers += 1
+        elif self._active - self._observers > self._peak:
+            self._peak = self._active - self._observers
         self._counters["checkouts"] += 1
         conn.queries = 0
         return conn
@@ -213,8 +221,10 @@ class Pool:
         self._counters["opened"] += 1
         return conn
 
-    def _checkin(self, conn: CountingConnection, *, reusable: bool) -> None:
+    def _checkin(self, conn: CountingConnection, *, reusable: bool, counted: bool = True) -> None:
         self._active -= 1
+        if not counted:
+            self._observers -= 1
         self._counters["queries"] += conn.queries
         try:
             if reusable and not conn.closed and not self._closed:
@@ -242,19 +252,20 @@ class Pool:
 class _Checkout:
     """The context manager `Pool.connection()` returns (a class: cheaper than a generator)."""
 
-    __slots__ = ("pool", "timeout_s", "conn")
+    __slots__ = ("pool", "timeout_s", "conn", "counted")
 
-    def __init__(self, pool: Pool, timeout_s: float):
-        self.pool, self.timeout_s, self.conn = pool, timeout_s, None
+    def __init__(self, pool: Pool, timeout_s: float, counted: bool):
+        self.pool, self.timeout_s, self.conn, self.counted = pool, timeout_s, None, counted
 
     def __enter__(self) -> CountingConnection:
-        self.conn = self.pool._checkout(self.timeout_s)
+        self.conn = self.pool._checkout(self.timeout_s, self.counted)
         return self.conn
 
     def __exit__(self, exc_type, exc, tb) -> None:
         conn, self.conn = self.conn, None
         # An Exception rolls back and keeps the connection; a BaseException discards it.
-        self.pool._checkin(conn, reusable=exc_type is None or issubclass(exc_type, Exception))
+        self.pool._checkin(conn, reusable=exc_type is None or issubclass(exc_type, Exception),
+                           counted=self.counted)
 
 
 def _has_unread_input(conn) -> bool:
