@@ -239,3 +239,30 @@ def test_goald_jobs_stagger_off_is_the_30_second_rollback_and_is_audited(db_dsn,
     assert fetch(db_dsn, "SELECT name, old_value, new_value, reason FROM flag_audit") == [
         ("stagger.enabled", None, False, "rollback drill")]
     assert g.stop() == 0
+
+
+def test_a_collision_is_a_warning_at_start_or_a_refusal_with_exit_2_when_configured(db_dsn, processes):
+    env = job_env(db_dsn, GOALD_JOB_TEST_COUNT_ENABLED="true", GOALD_JOB_ORPHAN_RESCUE_OFFSET_S="0")
+    warned = processes("warn", **env)
+    warned.wait_ready()
+    collisions = [e for e in warned.events() if e.get("event") == "jobs.collision"]
+    assert collisions and {c["level"] for c in collisions} == {"WARNING"}
+    msgs = [c["msg"] for c in collisions]  # an every-second job collides with every other job
+    assert any(m.startswith("Job collision: orphan_rescue and test_count both start at :00") for m in msgs)
+    assert any(m.startswith("Job collision: ledger_prune and test_count both start at :50") for m in msgs)
+    assert warned.stop() == 0
+    refused = processes("refuse", GOALD_JOBS_COLLISIONS="refuse", **env)
+    assert refused.wait() == exitcodes.CONFIG
+    assert any(e.get("event") == "jobs.collision_refused" for e in refused.events())
+
+
+def test_the_systemd_unit_is_a_hardened_notify_service_with_watchdog_and_reload():
+    unit = (Path(__file__).parent.parent / "systemd" / "goald.service").read_text()
+    lines = {line.split("=", 1)[0]: line.split("=", 1)[1] for line in unit.splitlines()
+             if "=" in line and not line.startswith("#")}
+    assert lines["Type"] == "notify" and lines["Restart"] == "on-failure"
+    assert lines["WatchdogSec"] and lines["ExecReload"] == "/bin/kill -HUP $MAINPID"
+    assert "6" not in lines["RestartPreventExitStatus"].split()  # a crash storm (exit 6) is restarted
+    assert lines["DynamicUser"] == "yes" and lines["StateDirectory"] == "goald"
+    for key, value in [("ProtectSystem", "strict"), ("NoNewPrivileges", "yes"), ("PrivateTmp", "yes")]:
+        assert lines[key] == value
