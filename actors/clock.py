@@ -9,6 +9,8 @@ Runs three helper greenlets owned by the clock actor:
   their actor records `skipped_disabled`;
 - the flag poller: re-reads the flags table every `jobs.flag_poll_s`; a changed stagger or enable
   flag re-plans the affected jobs at once (no restart);
+- the GC pacer (actors/gc_pacer.py): Python's cyclic collector runs at x.300 s, away from job
+  starts, instead of whenever allocations trigger it;
 - the watchdog: every half WatchdogSec, checks that its children (the job actors) are alive or being
   restarted by their supervisor and that the tick loop is alive, and only then sends WATCHDOG=1.
 At start it records the occurrences missed while goald was down (`jobs.missed_lookback_s` back) and
@@ -26,7 +28,7 @@ import gevent.event
 import pykka
 
 from goald import flags as flagnames, logs
-from goald.actors import ledger
+from goald.actors import gc_pacer, ledger
 from goald.actors.base import SupervisedActor
 from goald.actors.job_actor import CLAIM_LEAD_S, Due
 from goald.actors.ledger import Occurrence
@@ -77,8 +79,15 @@ class Clock(SupervisedActor):
         self._record_downtime()
         self._loop_g = self.spawn(self._tick_loop)
         self.spawn(self._flag_loop)
+        self.spawn(gc_pacer.run, self._next_dispatch_at)
         if self.notifier is not None and self.notifier.watchdog_interval_s:
             self.spawn(self._watchdog_loop, self.notifier.watchdog_interval_s)
+
+    def stopping(self) -> None:
+        gc_pacer.restore()
+
+    def _next_dispatch_at(self) -> float:
+        return min((e.next_due for e in self.entries.values()), default=time.time() + 60.0) - CLAIM_LEAD_S
 
     def handle(self, message):
         if isinstance(message, Replan):

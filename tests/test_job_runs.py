@@ -233,3 +233,14 @@ def test_the_clock_withholds_the_watchdog_when_its_tick_loop_or_a_job_actor_is_d
         wait_for(lambda: tree.jobs_directory.get("ok") not in (None, job_ref), what="restart")
         clock._actor_weakref()._loop_g.kill()  # reach in: nothing public kills the loop
         assert clock.proxy().check_children().get(timeout=2) == "the clock's tick loop is not running"
+
+
+def test_the_clock_paces_the_garbage_collector_while_it_runs_and_restores_it_when_it_stops(db_dsn):
+    import gc
+
+    assert gc.isenabled()
+    with running_tree(db_dsn, [job("ok", ok_job, every_s=10)]):
+        wait_for(lambda: not gc.isenabled(), what="the pacer to take over")
+        gen0 = gc.get_stats()[0]["collections"]
+        wait_for(lambda: gc.get_stats()[0]["collections"] > gen0, timeout_s=3, what="a paced collection")
+    assert gc.isenabled()
