@@ -40,6 +40,7 @@ CLAIM_LEAD_S = 0.25
 # libev rounds timer waits up to whole milliseconds: sleep to this much before the target, then
 # yield until it (bench/tick_precision.py: first run of an instant 1.5 ms late -> ~0.1 ms).
 FINE_WAIT_S = 0.002
+HEARTBEAT_PHASE_S = 0.5
 FINISH_RETRIES = 5
 COLD_GRACE_S = 1.0   # after the shutdown deadline or a second signal, before a run is killed
 ERROR_MAX_CHARS = 2000
@@ -190,7 +191,9 @@ class JobActor(SupervisedActor):
         """First beat after one interval (a short run never takes a second connection for it):
         it stamps started_at, so a long run shows as started in the ledger while it goes on."""
         try:
-            if stop.wait(self.rt.heartbeat_s):
+            # Runs start on whole seconds, and so do other jobs: beat half a second off them, so
+            # a long run's heartbeat never takes a connection in another job's starting burst.
+            if stop.wait(self.rt.heartbeat_s + HEARTBEAT_PHASE_S):
                 return
             ledger.mark_started(self.rt.pool, run_id, started)
             while not stop.wait(self.rt.heartbeat_s):
