@@ -77,3 +77,7 @@ class Runtime:
         spec = self.specs[name]
         off = effective_offset(spec.schedule.offset_s, self.stagger_enabled(), self.job_stagger(name))
         return spec.schedule.with_offset(off)
+
+    def enabled_schedules(self) -> dict[str, Schedule]:
+        """The effective schedule of every enabled job (what the collision check looks at)."""
+        return {n: self.effective_schedule(n) for n in self.specs if self.job_enabled(n)}

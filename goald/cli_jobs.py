@@ -86,7 +86,7 @@ def _list(args, cfg, specs, flags) -> int:
             "enabled": rt.job_enabled(s.name), "timeout_s": s.timeout_s, "overlap": s.overlap,
             "next_starts": [_iso(t) for t in starts], "description": s.description,
         })
-    enabled = {s.name: rt.effective_schedule(s.name) for s in specs if rt.job_enabled(s.name)}
+    enabled = rt.enabled_schedules()
     found = collisions(enabled, now)
     pairs = [{"first": c.first, "second": c.second, "second_of_minute": c.second_of_minute,
               "first_at": _iso(c.at), "count_24h": c.count, "message": c.describe()} for c in found]

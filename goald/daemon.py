@@ -170,8 +170,7 @@ class _Daemon:
         return None
 
     def _collision_check(self) -> bool:
-        enabled = {n: self.rt.effective_schedule(n) for n in self.rt.specs if self.rt.job_enabled(n)}
-        found = collisions(enabled, time.time())
+        found = collisions(self.rt.enabled_schedules(), time.time())
         refuse = self.cfg["jobs.collisions"] == "refuse"
         for c in found:
             logs.event("ERROR" if refuse else "WARNING", "jobs.collision", f"Job collision: {c.describe()}",
