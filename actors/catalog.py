@@ -18,17 +18,16 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from goald.actors.schedule import Schedule, ScheduleError
-from goald.config import Config, _suggest
+from goald.config import Config, ConfigError, _suggest
 
 BUILTIN_MODULES = ("goald.actors.jobs.runtime",)
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 OVERLAP_POLICIES = ("skip", "allow")
 
 
-class CatalogError(Exception):
-    def __init__(self, problems: list[str]):
-        super().__init__("\n".join(problems))
-        self.problems = problems
+class CatalogError(ConfigError):
+    """The job catalog cannot be used (a bad job module or override): a configuration problem,
+    one line per problem in `problems`, exit 2."""
 
 
 @dataclass(frozen=True)

@@ -73,11 +73,11 @@ import time
 from datetime import UTC, datetime
 
 import psycopg2
-from psycopg2 import sql
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
+from _db import create_database, drop_database
 import stagger_jobs  # the mix's names, offsets and cadences (bench/; no gevent patching needed)
 from goald.actors.schedule import Schedule
 from goald.redact import mask_dsn
@@ -121,26 +121,6 @@ def db_url(maintenance_dsn: str, dbname: str) -> str:
 
 
 # --- database ------------------------------------------------------------------------------------
-
-def create_database(maintenance_dsn: str, name: str) -> None:
-    conn = psycopg2.connect(maintenance_dsn)
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    finally:
-        conn.close()
-
-
-def drop_database(maintenance_dsn: str, name: str) -> None:
-    conn = psycopg2.connect(maintenance_dsn)
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-    finally:
-        conn.close()
-
 
 def prepare_schema(dsn: str) -> None:
     conn = psycopg2.connect(dsn)

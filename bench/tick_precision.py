@@ -91,8 +91,8 @@ from urllib.parse import urlsplit, urlunsplit  # noqa: E402
 
 import gevent  # noqa: E402
 import psutil  # noqa: E402
-import psycopg2  # noqa: E402
 
+from _db import admin  # noqa: E402
 from _stats import percentile as pct  # noqa: E402
 
 from goald import config as config_mod, logs  # noqa: E402
@@ -283,16 +283,6 @@ def expected_runs(start: float, end: float) -> int:
 def with_db(dsn: str, db: str) -> str:
     p = urlsplit(dsn)
     return urlunsplit((p.scheme, p.netloc, "/" + db, p.query, p.fragment))
-
-
-def admin(dsn: str, sql: str) -> None:
-    conn = psycopg2.connect(dsn)
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql)
-    finally:
-        conn.close()
 
 
 def start_child(args: list) -> subprocess.Popen:
