@@ -1,22 +1,30 @@
-"""JobActor: one per job. Owns the job's overlap policy, timeout and run ledger rows.
+"""JobActor: one per job. Owns the job's claims, runs, timeout and the closing of its ledger rows.
 
-The clock tells it `Due(occurrence, enabled)` about CLAIM_LEAD_S before the occurrence is due. The
-actor greenlet only decides and spawns; each run lives in its own run greenlet (`spawn`), so a
-slow job never stops the actor from answering, and a job's exception never reaches pykka:
-- disabled → a `skipped_disabled` row;
-- otherwise the run greenlet claims the occurrence (actors.ledger.claim: `running`, or
-  `skipped_lock` / `skipped_overlap`), sleeps until the absolute scheduled time, then calls
-  `spec.run(ctx)` under a gevent.Timeout of `spec.timeout_s`, while a heartbeat greenlet stamps
-  started_at after one `jobs.heartbeat_s` and then touches the row every `jobs.heartbeat_s` (a
-  run shorter than that writes started_at with its outcome: one connection, not two);
-- the row is closed with `succeeded`, `failed` (the exception's type and message), `timed_out`
-  (the run greenlet is interrupted; a connection it held is discarded by the pool) or
-  `interrupted` (cancelled at shutdown). Log lines keep the seeds' words:
-  `Job started: <name> (staggered +15s)`, `Job completed: <name> (46ms)`, `Job failed: <name>: <why>`.
-If the ledger itself cannot be written (database down, table gone) the run greenlet tells the
-actor `LedgerFailed`, which raises in the actor: it crashes and its supervisor restarts it with
-backoff (and escalates a storm). On stop (warm shutdown) the actor waits for its runs until the
-shutdown deadline, then cancels them (rows `interrupted`).
+The clock tells it `Due(ticket)` about CLAIM_LEAD_S before the occurrence is due. The actor
+greenlet only decides and spawns; each run lives in its own run greenlet, registered in the
+runtime (`rt.runs`), not owned by the actor: a job actor restarted by its supervisor leaves its
+runs going, and only a shutdown waits for them and then cancels them. In the run greenlet:
+- the claim (actors.ledger.claim: `running`, `skipped_disabled`, `skipped_overlap` or
+  `skipped_lock`). Transient database trouble (a pool timeout, a refused or dropped connection)
+  is retried until the occurrence's grace period is over; then the ticket says "database
+  unavailable" and the clock's reaper writes the `missed` row once the database answers. Any
+  claim that committed marks the ticket claimed;
+- then it sleeps until the absolute scheduled time and runs `spec.run(ctx)` in a body greenlet.
+  At `spec.timeout_s` the body is killed with `JobTimedOut`, a BaseException, so an
+  `except Exception` in the job cannot swallow it; the queries the run still had on the server
+  are cancelled (`pg_cancel_backend` from another connection; the interrupted connection itself is
+  discarded by the pool); a body that ignores even that is abandoned, and the row says so;
+- the row is closed with `succeeded`, `failed` (the exception's type and message), `timed_out` or
+  `interrupted` (cancelled at shutdown), with counts, queries and connection-held spans. Closing is
+  retried through transient trouble until it lands (or goald stops; then orphan rescue marks it).
+The node's heartbeat (actors/heartbeat.py) keeps every running row fresh meanwhile. Log lines keep
+the seeds' words: `Job started: <name> (staggered +15s)`, `Job completed: <name> (46ms)`,
+`Job failed: <name>: <why>`.
+A ledger that cannot be written for a reason a retry cannot fix (the table is gone, the schema is
+not migrated) makes the run greenlet tell the actor `LedgerFailed`, which raises in the actor: it
+crashes and its supervisor restarts it with backoff (and escalates a storm, ending in exit 6).
+On stop during shutdown the actor waits for its runs until the shutdown deadline, then cancels
+them (rows `interrupted`).
 """
 from __future__ import annotations
 
@@ -27,23 +35,25 @@ import gevent
 import gevent.event
 import greenlet
 
-from goald import logs
+from goald import flags as flagnames, logs
 from goald.actors import ledger
 from goald.actors.base import SupervisedActor
 from goald.actors.context import JobCancelled, JobContext, rows_affected
 from goald.actors.ledger import Occurrence
-from goald.actors.runtime import Runtime
+from goald.actors.runtime import LiveRun, Runtime, Ticket
+from goald.db.pool import transient
 
-# The clock dispatches this early; the ledger claim (one short transaction, 6 round trips) must
-# be done by the scheduled second even on a loaded pool (measured p99 27-45 ms under load).
+# The clock dispatches this early; the ledger claim (one round trip) must be done by the
+# scheduled second even on a loaded pool.
 CLAIM_LEAD_S = 0.25
 # libev rounds timer waits up to whole milliseconds: sleep to this much before the target, then
 # yield until it (bench/tick_precision.py: first run of an instant 1.5 ms late -> ~0.1 ms).
 FINE_WAIT_S = 0.002
-HEARTBEAT_PHASE_S = 0.5
-FINISH_RETRIES = 5
 COLD_GRACE_S = 1.0   # after the shutdown deadline or a second signal, before a run is killed
+KILL_GRACE_S = 1.0   # a timed-out body gets this long to die of JobTimedOut before it is abandoned
 ERROR_MAX_CHARS = 2000
+RETRY_FIRST_S, RETRY_MAX_S = 0.1, 5.0
+FINISH_KILLS_TOLERATED = 3
 
 
 def _sleep_until(target: float) -> None:
@@ -57,8 +67,11 @@ def _sleep_until(target: float) -> None:
 
 @dataclass(frozen=True)
 class Due:
-    occurrence: Occurrence
-    enabled: bool = True
+    ticket: Ticket
+
+    @property
+    def occurrence(self) -> Occurrence:
+        return self.ticket.occurrence
 
 
 @dataclass(frozen=True)
@@ -67,11 +80,11 @@ class LedgerFailed:
 
 
 class LedgerUnavailable(Exception):
-    """The run ledger could not be written: the actor crashes so that its supervisor backs off."""
+    """The run ledger cannot be written for good: the actor crashes so that its supervisor backs off."""
 
 
-class JobTimedOut(Exception):
-    pass
+class JobTimedOut(BaseException):
+    """Raised in a job's body at its timeout. A BaseException: `except Exception` cannot catch it."""
 
 
 class JobActor(SupervisedActor):
@@ -81,142 +94,199 @@ class JobActor(SupervisedActor):
         super().__init__(name=name, parent=parent)
         self.job = job
         self.rt = runtime
-        self.runs: dict[float, gevent.Greenlet] = {}   # scheduled_at → run greenlet
-        self.last_outcome: str | None = None
 
     # --- actor greenlet -----------------------------------------------------------------------
 
     def handle(self, message):
         if isinstance(message, Due):
-            return self._on_due(message)
+            return self._on_due(message.ticket)
         if isinstance(message, LedgerFailed):
             raise LedgerUnavailable(f"{self.job}: the run ledger cannot be written: {message.error}")
         return super().handle(message)
 
-    def _on_due(self, due: Due) -> None:
-        occ = due.occurrence
-        if not due.enabled:
-            self.spawn(self._record_disabled, occ)
-            return
+    def _on_due(self, ticket: Ticket) -> None:
         if self.rt.shutdown.warm.is_set():
-            return  # not dispatched by a stopping clock; nothing was claimed
-        self.runs = {k: g for k, g in self.runs.items() if not g.dead}
-        self.runs[occ.scheduled_at] = self.spawn(self._run, occ)
+            ticket.state = "dropped"  # a stopping goald claims nothing; the next start records it
+            return
+        gevent.spawn(self._run, ticket)
 
     def stopping(self) -> None:
-        """Warm: wait for running jobs until the shutdown deadline; then cancel them."""
+        """At shutdown: wait for this job's runs until the deadline, then cancel them. A stop that
+        is not a shutdown (a restart by the supervisor) leaves them running."""
         sd = self.rt.shutdown
-        while any(not g.dead for g in self.runs.values()) and not sd.cold.is_set() and sd.remaining_s() > 0:
+        if not sd.warm.is_set():
+            return
+        while self._alive_runs() and not sd.cold.is_set() and sd.remaining_s() > 0:
             sd.cold.wait(min(0.1, sd.remaining_s()))
-        alive = [g for g in self.runs.values() if not g.dead]
+        alive = self._alive_runs()
         if alive:  # ctx.cancelled() is true now: a cooperative job gets a moment to return by itself
             gevent.joinall(alive, timeout=COLD_GRACE_S)
-            gevent.killall([g for g in alive if not g.dead], block=True, timeout=5)
+            gevent.killall([g for g in alive if not g.dead], block=True, timeout=KILL_GRACE_S + 2)
+
+    def describe(self) -> dict:
+        return {"kind": self.kind, "running": len(self._alive_runs())}
+
+    def _alive_runs(self) -> list[gevent.Greenlet]:
+        return [r.greenlet for r in self.rt.runs_of(self.job) if r.greenlet is not None and not r.greenlet.dead]
 
     # --- run greenlet -------------------------------------------------------------------------
 
-    def _record_disabled(self, occ: Occurrence) -> None:
-        try:
-            if ledger.record(self.rt.pool, occ, outcome="skipped_disabled", node=self.rt.node):
-                logs.event("INFO", "job.skipped", f"Job skipped: {self.job} (disabled)", job=self.job,
-                           outcome="skipped_disabled")
-        except Exception as e:
-            self._ledger_failed(e)
-
-    def _run(self, occ: Occurrence) -> None:
-        spec = self.rt.specs[self.job]
-        try:
-            claim = ledger.claim(self.rt.pool, occ, node=self.rt.node, overlap=spec.overlap,
-                                 stale_after_s=self.rt.stale_after_s,
-                                 utilization=self.rt.pool.stats().utilization)
-        except Exception as e:
-            self._ledger_failed(e)
+    def _run(self, ticket: Ticket) -> None:
+        occ = ticket.occurrence
+        claim = self._claim(ticket)
+        if claim is None:
             return
+        ticket.claimed()
         if claim.outcome != "running":
-            self.last_outcome = claim.outcome
-            why = "taken by " if claim.outcome == "skipped_lock" else "previous run still going on "
-            logs.event("INFO", "job.skipped", f"Job skipped: {self.job} ({claim.outcome}: {why}{claim.holder})",
-                       job=self.job, outcome=claim.outcome, holder=claim.holder)
+            self._log_skip(claim)
             return
+        live = LiveRun(claim.run_id, self.job, occ, greenlet=gevent.getcurrent())
+        self.rt.runs[claim.run_id] = live
         try:
-            _sleep_until(occ.scheduled_at)
-        except greenlet.GreenletExit:
-            now = time.time()
-            self._finish(claim.run_id, "interrupted", None, now, "cancelled: goald stopped before the run started",
-                         None, None)
-            return
-        self._execute(spec, occ, claim.run_id)
+            try:
+                _sleep_until(occ.scheduled_at)
+            except greenlet.GreenletExit:
+                self._finish(claim.run_id, "interrupted", None, time.time(),
+                             "cancelled: goald stopped before the run started", None, None, [])
+                return
+            self._execute(occ, live)
+        finally:
+            self.rt.runs.pop(claim.run_id, None)
 
-    def _execute(self, spec, occ: Occurrence, run_id: int) -> None:
+    def _claim(self, ticket: Ticket) -> ledger.Claim | None:
+        """Claim the occurrence, retrying transient trouble until its grace period is over."""
+        occ = ticket.occurrence
+        spec = self.rt.specs[self.job]
+        delay, first_error = RETRY_FIRST_S, None
+        while True:
+            left = ticket.deadline - time.time()
+            try:
+                return ledger.claim(self.rt.pool, occ, node=self.rt.node, overlap=spec.overlap,
+                                    stale_after_s=self.rt.stale_after_s, utilization=self.rt.pool.stats().utilization,
+                                    flag=flagnames.job_enabled(self.job), enabled_default=spec.enabled,
+                                    timeout_s=max(0.1, min(self.rt.pool.timeout_s, left)))
+            except Exception as e:
+                if not transient(e):
+                    ticket.failed(f"run ledger unavailable: {type(e).__name__}: {e}")
+                    self._ledger_failed(e)
+                    return None
+                if first_error is None:
+                    first_error = e
+                    logs.event("WARNING", "job.claim_retrying",
+                               f"{self.job}: claim failed, retrying until the grace period is over: {e}",
+                               job=self.job, error=str(e))
+                left = ticket.deadline - time.time()
+                if left <= 0 or self.rt.shutdown.warm.is_set():
+                    ticket.failed(f"database unavailable: {_first_line(first_error)}")
+                    return None
+                gevent.sleep(min(delay, left))
+                delay = min(delay * 2, RETRY_MAX_S)
+
+    def _log_skip(self, claim: ledger.Claim) -> None:
+        if claim.outcome == "skipped_disabled":
+            msg = f"Job skipped: {self.job} (disabled)"
+        elif claim.outcome == "skipped_overlap":
+            msg = f"Job skipped: {self.job} (skipped_overlap: previous run still going on {claim.holder})"
+        elif claim.existing in (None, "running") or claim.existing not in ("missed",):
+            msg = f"Job skipped: {self.job} (skipped_lock: taken by {claim.holder})"
+        else:
+            msg = f"Job skipped: {self.job} (skipped_lock: already recorded {claim.existing} by {claim.holder})"
+        logs.event("INFO", "job.skipped", msg, job=self.job, outcome=claim.outcome, holder=claim.holder,
+                   existing=claim.existing)
+
+    def _execute(self, occ: Occurrence, live: LiveRun) -> None:
+        spec = self.rt.specs[self.job]
         started = time.time()
+        live.started_at = started
         # The start line is written from the loop's next turn: runs due at the same instant then
         # start one after the other without each waiting for the others' log lines.
         gevent.get_hub().loop.run_callback(self._log_started, occ, started)
         ctx = JobContext(occurrence=occ, pool=self.rt.pool, config=self.rt.cfg, node=self.rt.node,
-                         cancel=self.rt.shutdown.cancel, provider=self.rt.provider, cache=self.rt.cache)
-        stop_beat = gevent.event.Event()
-        beat = gevent.spawn(self._heartbeat, run_id, started, stop_beat)
-        result, error = None, None
-        timeout = gevent.Timeout(spec.timeout_s, JobTimedOut(f"timed out after {spec.timeout_s:g}s"))
-        timeout.start()
+                         cancel=self.rt.shutdown.cancel, deadline=started + spec.timeout_s,
+                         provider=self.rt.provider, cache=self.rt.cache,
+                         own_runs=lambda: list(self.rt.runs))
+        body = gevent.spawn(_call, spec.run, ctx)
+        outcome, result, error = None, None, None
         try:
-            result = spec.run(ctx)
-            outcome = "succeeded"
-        except JobTimedOut as e:
-            outcome, error = "timed_out", str(e)
-        except JobCancelled as e:
-            outcome, error = "interrupted", str(e)
-        except greenlet.GreenletExit:
+            body.join(timeout=spec.timeout_s)
+        except greenlet.GreenletExit:  # killed at shutdown: the body goes with it
             outcome, error = "interrupted", "cancelled: goald stopped before the run finished"
-        except Exception as e:
-            outcome, error = "failed", f"{type(e).__name__}: {e}"[:ERROR_MAX_CHARS]
-        finally:
-            timeout.close()
+            if not self._stop_body(body, ctx, greenlet.GreenletExit):
+                error += "; the job ignored the cancellation and was abandoned"
+        if outcome is None and not body.ready():
+            outcome = "timed_out"
+            error = f"timed out after {spec.timeout_s:g}s"
+            if not self._stop_body(body, ctx, JobTimedOut(error)):
+                error += "; the job ignored the cancellation and was abandoned"
+        if outcome is None:
+            outcome, result, error = _body_outcome(body)
         finished = time.time()
-        stop_beat.set()  # let a beat in flight finish its query: killing it would cost a connection
-        beat.join(timeout=self.rt.pool.timeout_s)
-        if not beat.dead:
-            beat.kill(block=False)
-        self.last_outcome = outcome
-        self._finish(run_id, outcome, started, finished, error, rows_affected(result), ctx.queries)
+        self._finish(live.run_id, outcome, started, finished, error, rows_affected(result), ctx.queries,
+                     ctx.db_spans())
         self._log_outcome(outcome, started, finished, error)
+
+    def _stop_body(self, body: gevent.Greenlet, ctx: JobContext, exc) -> bool:
+        """Kill a body that must stop and cancel its server-side queries; True when it died."""
+        pids = ctx.backend_pids()          # before the kill: the pool discards those connections
+        body.kill(exc, block=True, timeout=KILL_GRACE_S)
+        if pids:
+            self._cancel_backends(pids)
+        return body.dead
+
+    def _cancel_backends(self, pids: list[int]) -> None:
+        """The interrupted connections are closed, but a server only notices at its next write:
+        without a cancel, a pg_sleep(60) would run on for a minute."""
+        try:
+            with self.rt.pool.connection(timeout_s=2.0, autocommit=True) as conn, conn.cursor() as cur:
+                cur.execute("SELECT pg_cancel_backend(pid) FROM unnest(%s::int[]) AS pid", (pids,))
+        except Exception as e:
+            logs.event("WARNING", "job.cancel_failed",
+                       f"{self.job}: could not cancel the timed-out run's queries (backends {pids}): {e}",
+                       job=self.job, backends=pids)
 
     def _log_started(self, occ: Occurrence, started: float) -> None:
         stagger = f" (staggered +{occ.offset_s}s)" if occ.staggered and occ.offset_s else ""
         logs.event("INFO", "job.started", f"Job started: {self.job}{stagger}", job=self.job,
-                   scheduled_at=occ.scheduled_at, offset_s=occ.offset_s, staggered=occ.staggered,
-                   late_ms=round((started - occ.scheduled_at) * 1000, 2))
+                   scheduled_at=occ.scheduled_at, period_at=occ.period_at, offset_s=occ.offset_s,
+                   staggered=occ.staggered, late_ms=round((started - occ.scheduled_at) * 1000, 2))
 
-    def _heartbeat(self, run_id: int, started: float, stop: gevent.event.Event) -> None:
-        """First beat after one interval (a short run never takes a second connection for it):
-        it stamps started_at, so a long run shows as started in the ledger while it goes on."""
-        try:
-            # Runs start on whole seconds, and so do other jobs: beat half a second off them, so
-            # a long run's heartbeat never takes a connection in another job's starting burst.
-            if stop.wait(self.rt.heartbeat_s + HEARTBEAT_PHASE_S):
-                return
-            ledger.mark_started(self.rt.pool, run_id, started)
-            while not stop.wait(self.rt.heartbeat_s):
-                ledger.heartbeat(self.rt.pool, [run_id])
-        except Exception as e:  # a missed beat is not fatal: rescue only acts after 3 of them
-            logs.event("WARNING", "job.heartbeat_failed", f"{self.job}: heartbeat not written: {e}", job=self.job)
-
-    def _finish(self, run_id, outcome, started, finished, error, rows, queries) -> None:
-        for attempt in range(FINISH_RETRIES):
+    def _finish(self, run_id, outcome, started, finished, error, rows, queries, spans) -> None:
+        """Close the row; transient trouble is retried until it lands or goald stops for good."""
+        delay, kills, first_error = RETRY_FIRST_S, 0, None
+        while True:
             try:
-                if not ledger.finish(self.rt.pool, run_id, outcome=outcome, started_at=started,
-                                     finished_at=finished, error=error, rows_affected=rows, queries_issued=queries):
+                rescued = not ledger.finish(self.rt.pool, run_id, outcome=outcome, started_at=started,
+                                            finished_at=finished, error=error, rows_affected=rows,
+                                            queries_issued=queries, db_spans=spans)
+                if rescued:
                     logs.event("WARNING", "job.rescued_meanwhile",
                                f"{self.job}: run {run_id} had been marked interrupted (no heartbeat); "
                                f"recorded its real outcome {outcome}", job=self.job, run_id=run_id)
+                if first_error is not None:
+                    logs.event("INFO", "job.finish_recorded", f"{self.job}: outcome {outcome} recorded after "
+                               f"retries", job=self.job, run_id=run_id)
                 return
             except greenlet.GreenletExit:
-                continue  # killed while closing the row at shutdown: still try to write it
+                kills += 1   # killed while closing the row at shutdown: still try to write it
+                if kills > FINISH_KILLS_TOLERATED:
+                    return
             except Exception as e:
-                if attempt == FINISH_RETRIES - 1:
+                if not transient(e):
                     self._ledger_failed(e)
                     return
-                gevent.sleep(0.2 * 2 ** attempt)
+                if first_error is None:
+                    first_error = e
+                    logs.event("WARNING", "job.finish_retrying",
+                               f"{self.job}: outcome {outcome} not recorded yet, retrying: {e}",
+                               job=self.job, run_id=run_id, error=str(e))
+                if self.rt.shutdown.cold.is_set() or (self.rt.shutdown.warm.is_set()
+                                                       and self.rt.shutdown.remaining_s() <= 0):
+                    logs.event("ERROR", "job.finish_lost",
+                               f"{self.job}: outcome {outcome} of run {run_id} not recorded before stopping "
+                               f"({e}); orphan rescue will mark it interrupted", job=self.job, run_id=run_id)
+                    return
+                gevent.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_S)
 
     def _log_outcome(self, outcome: str, started: float, finished: float, error: str | None) -> None:
         ms = round((finished - started) * 1000)
@@ -236,3 +306,29 @@ class JobActor(SupervisedActor):
             self.actor_ref.tell(LedgerFailed(f"{type(e).__name__}: {e}"))
         except Exception:
             pass
+
+
+def _call(fn, ctx):
+    """A run's body: (result, None) or (None, exception). Every exception is the run's outcome,
+    reported in the ledger and the log, never printed by the gevent hub as a greenlet failure."""
+    try:
+        return fn(ctx), None
+    except BaseException as e:  # noqa: B036 - JobTimedOut and GreenletExit are outcomes too
+        return None, e
+
+
+def _body_outcome(body: gevent.Greenlet) -> tuple[str, object, str | None]:
+    """(outcome, result, error) of a body greenlet that ended by itself."""
+    result, exc = body.value if isinstance(body.value, tuple) else (None, body.exception)
+    if exc is None:
+        return "succeeded", result, None
+    if isinstance(exc, JobCancelled):
+        return "interrupted", None, str(exc)
+    if isinstance(exc, greenlet.GreenletExit):
+        return "interrupted", None, "cancelled: goald stopped before the run finished"
+    return "failed", None, f"{type(exc).__name__}: {exc}"[:ERROR_MAX_CHARS]
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return (text.splitlines()[0] if text else type(e).__name__)[:ERROR_MAX_CHARS]

@@ -1,30 +1,37 @@
-"""The run ledger (`job_runs`): one row per job occurrence, written through short transactions.
+"""The run ledger (`job_runs`): one row per job occurrence, written through one-statement calls.
 
-Every function runs in the caller's greenlet (a job actor's run greenlet, the clock's writer, a
-runtime job), checks one connection out of the pool for one transaction and gives it back: no
-connection is ever held idle across a run to keep a lock. Database errors propagate to the caller.
+Every function runs in the caller's greenlet (a run greenlet, the clock's reaper, the heartbeat,
+a runtime job), checks one connection out of the pool for one statement in autocommit (one round
+trip) and gives it back: no connection is held across a run to keep a lock. Database errors
+propagate to the caller; `goald.db.pool.transient(e)` says whether a retry can help.
 
-Claiming an occurrence (`claim`) is one transaction:
-1. `pg_advisory_xact_lock(job)` serialises claims of the same job across every goald instance; the
-   lock is transaction-scoped, so it is taken and released on the same connection and cannot leak
-   (the original system took and released session locks on different pooled connections);
-2. if the occurrence already has a row, another instance took it: a `job_lock_skips` row, answer
-   `skipped_lock`;
-3. if another run of the job is still `running` with a fresh heartbeat (on any instance) and the
-   job's overlap policy is `skip`, the occurrence is recorded `skipped_overlap`;
-4. otherwise a `running` row with `heartbeat_at = now()` is inserted and its id returned.
-The UNIQUE (job, scheduled_at) constraint backs all of this: a second row for one occurrence is
-impossible whatever the code does.
+An occurrence is (job, period_at): the nominal instant of its period, before the stagger offset;
+`scheduled_at` is when it was due (period_at + offset_s) and `offset_s` the offset used. Two
+instances whose offsets differ therefore still meet on the same row (UNIQUE (job, period_at),
+sql/0005).
 
-While a run goes on its row's heartbeat is touched every `heartbeat_s`; a `running` row whose
-heartbeat is older than ORPHAN_HEARTBEATS heartbeats belongs to a dead instance and
-`rescue_orphans` marks it `interrupted`.
+Every write of an occurrence's row is an `INSERT ... ON CONFLICT DO NOTHING`, so no writer can
+fail on another's concurrent insert:
+- `claim` calls `goald_claim_occurrence` (sql/0004): under a transaction-scoped advisory lock on
+  the job (taken and released on one connection, so it cannot leak as the original system's
+  session locks did) it answers `running` (this instance runs it), `skipped_disabled` (the job's
+  flag, read in the same transaction, or the configured default), `skipped_overlap` (another run
+  of the job is running with a fresh heartbeat, on any instance) or `skipped_lock` (the period
+  already had a row; a `job_lock_skips` row counts it);
+- `record_missed` writes `missed` rows for occurrences nobody claimed within the grace period
+  (the clock's reaper, once that period has passed), many jobs in one statement.
+
+While a run goes on, `heartbeat` touches the rows of all of a node's running runs in one
+statement; a `running` row whose heartbeat is older than `stale_after_s` belongs to a dead
+instance and `rescue_orphans` marks it `interrupted` (never one of the caller's own live runs).
 """
 from __future__ import annotations
 
 import zlib
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Iterable
 
 import psycopg2.extras
 
@@ -39,150 +46,128 @@ FINAL_OUTCOMES = ("succeeded", "failed", "timed_out", "skipped_overlap", "skippe
 
 @dataclass(frozen=True)
 class Occurrence:
-    """One due occurrence of a job, as the clock dispatches it."""
+    """One occurrence of a job: its period (the ledger key with `job`) and the offset it is due at."""
 
     job: str
-    scheduled_at: float       # epoch seconds (UTC); the ledger key with `job`
+    period_at: float           # epoch seconds (UTC): the nominal instant of the period
     offset_s: int = 0
     staggered: bool = False
     trigger: str = "schedule"  # schedule | manual
 
     @property
+    def scheduled_at(self) -> float:
+        """When the occurrence is due: its period plus the offset used."""
+        return self.period_at + self.offset_s
+
+    @property
+    def period_dt(self) -> datetime:
+        return _dt(self.period_at)
+
+    @property
     def scheduled_dt(self) -> datetime:
-        return datetime.fromtimestamp(self.scheduled_at, tz=timezone.utc)
+        return _dt(self.scheduled_at)
 
 
 @dataclass(frozen=True)
 class Claim:
-    outcome: str              # running | skipped_lock | skipped_overlap
+    outcome: str               # running | skipped_disabled | skipped_overlap | skipped_lock
     run_id: int | None = None
-    holder: str | None = None  # the node that has the occurrence or the overlapping run
+    holder: str | None = None   # the node that has the period, or the overlapping run
+    existing: str | None = None  # skipped_lock: the outcome of the row that was there
+
+
+def stale_after(cfg) -> float:
+    """A running row silent for this long is an orphan: ORPHAN_HEARTBEATS missed beats, plus the
+    time one beat may wait for a pool connection."""
+    return ORPHAN_HEARTBEATS * cfg["jobs.heartbeat_s"] + cfg["database.pool_timeout_s"]
 
 
 def lock_key(job: str) -> int:
     return (LOCK_NAMESPACE << 32) | zlib.crc32(job.encode())
 
 
-def claim(pool: Pool, occ: Occurrence, *, node: str, overlap: str, stale_after_s: float,
-          utilization: float) -> Claim:
-    with pool.connection() as conn, conn.cursor() as cur:
-        cur.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key(occ.job),))
-        cur.execute("SELECT node FROM job_runs WHERE job = %s AND scheduled_at = %s", (occ.job, occ.scheduled_dt))
-        row = cur.fetchone()
-        if row is not None:
-            cur.execute("INSERT INTO job_lock_skips (job, scheduled_at, node) VALUES (%s, %s, %s)",
-                        (occ.job, occ.scheduled_dt, node))
-            conn.commit()
-            return Claim("skipped_lock", holder=row[0])
-        if overlap == "skip":
-            cur.execute(
-                "SELECT node FROM job_runs WHERE job = %s AND outcome = 'running' "
-                "AND heartbeat_at > now() - make_interval(secs => %s) LIMIT 1", (occ.job, stale_after_s))
-            busy = cur.fetchone()
-            if busy is not None:
-                cur.execute(
-                    "INSERT INTO job_runs (job, scheduled_at, trigger, outcome, node, finished_at, duration_ms, "
-                    "offset_s, staggered, error, pool_utilization_at_start) "
-                    "VALUES (%s, %s, %s, 'skipped_overlap', %s, now(), 0, %s, %s, %s, %s)",
-                    (occ.job, occ.scheduled_dt, occ.trigger, node, occ.offset_s, occ.staggered,
-                     f"previous run still going on {busy[0]}", utilization))
-                conn.commit()
-                return Claim("skipped_overlap", holder=busy[0])
+def claim(pool: Pool, occ: Occurrence, *, node: str, overlap: str, stale_after_s: float, utilization: float,
+          flag: str, enabled_default: bool, timeout_s: float | None = None) -> Claim:
+    with pool.connection(timeout_s, autocommit=True) as conn, conn.cursor() as cur:
         cur.execute(
-            "INSERT INTO job_runs (job, scheduled_at, trigger, outcome, node, heartbeat_at, offset_s, staggered, "
-            "pool_utilization_at_start) VALUES (%s, %s, %s, 'running', %s, now(), %s, %s, %s) RETURNING id",
-            (occ.job, occ.scheduled_dt, occ.trigger, node, occ.offset_s, occ.staggered, utilization))
-        run_id = cur.fetchone()[0]
-        conn.commit()
-        return Claim("running", run_id=run_id)
-
-
-def mark_started(pool: Pool, run_id: int, started_at: float) -> None:
-    with pool.connection() as conn, conn.cursor() as cur:
-        cur.execute("UPDATE job_runs SET started_at = %s, heartbeat_at = now() WHERE id = %s",
-                    (datetime.fromtimestamp(started_at, tz=timezone.utc), run_id))
-        conn.commit()
+            "SELECT * FROM goald_claim_occurrence(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (occ.job, occ.period_dt, occ.scheduled_dt, occ.trigger, node, occ.offset_s, occ.staggered, flag,
+             enabled_default, overlap == "skip", stale_after_s, utilization, lock_key(occ.job)))
+        outcome, run_id, holder, existing = cur.fetchone()
+    return Claim(outcome, run_id, holder, existing)
 
 
 def finish(pool: Pool, run_id: int, *, outcome: str, started_at: float | None, finished_at: float,
-           error: str | None = None, rows_affected: int | None = None, queries_issued: int | None = None) -> bool:
+           error: str | None = None, rows_affected: int | None = None, queries_issued: int | None = None,
+           db_spans: list[int] | None = None, timeout_s: float | None = None) -> bool:
     """Close a claimed run. False when the row was no longer `running` (rescued as an orphan
     meanwhile): the real outcome is written anyway, because it is the truth."""
     duration_ms = None if started_at is None else max(0, round((finished_at - started_at) * 1000))
-    with pool.connection() as conn, conn.cursor() as cur:
-        cur.execute("SELECT outcome FROM job_runs WHERE id = %s FOR UPDATE", (run_id,))
-        previous = cur.fetchone()
+    with pool.connection(timeout_s, autocommit=True) as conn, conn.cursor() as cur:
         cur.execute(
-            "UPDATE job_runs SET outcome = %s, started_at = COALESCE(started_at, %s), finished_at = %s, "
-            "duration_ms = %s, error = %s, rows_affected = %s, queries_issued = %s, heartbeat_at = NULL "
-            "WHERE id = %s",
-            (outcome, _dt(started_at), _dt(finished_at), duration_ms, error, rows_affected, queries_issued, run_id))
-        conn.commit()
+            "WITH prev AS (SELECT id, outcome FROM job_runs WHERE id = %s FOR UPDATE) "
+            "UPDATE job_runs j SET outcome = %s, started_at = COALESCE(j.started_at, %s), finished_at = %s, "
+            "duration_ms = %s, error = %s, rows_affected = %s, queries_issued = %s, db_spans = %s, "
+            "heartbeat_at = NULL FROM prev WHERE j.id = prev.id RETURNING prev.outcome",
+            (run_id, outcome, _dt(started_at), _dt(finished_at), duration_ms, error, rows_affected, queries_issued,
+             db_spans, ))
+        previous = cur.fetchone()
     return previous is not None and previous[0] == "running"
 
 
-def record(pool: Pool, occ: Occurrence, *, outcome: str, node: str, error: str | None = None) -> bool:
-    """Insert a finished row for an occurrence that did not run (skipped_disabled, missed). False
-    when the occurrence already had a row (another instance dealt with it)."""
-    with pool.connection() as conn, conn.cursor() as cur:
-        cur.execute(
-            "INSERT INTO job_runs (job, scheduled_at, trigger, outcome, node, finished_at, offset_s, staggered, error) "
-            "VALUES (%s, %s, %s, %s, %s, now(), %s, %s, %s) "
-            "ON CONFLICT ON CONSTRAINT job_runs_once_per_occurrence DO NOTHING",
-            (occ.job, occ.scheduled_dt, occ.trigger, outcome, node, occ.offset_s, occ.staggered, error))
-        inserted = cur.rowcount == 1
-        conn.commit()
-    return inserted
-
-
-def record_missed(pool: Pool, job: str, times: list[float], *, node: str, offset_s: int, staggered: bool,
-                  reason: str) -> int:
-    """Record many missed occurrences of one job in one statement; returns how many were new."""
-    if not times:
-        return 0
-    rows = [(job, _dt(t), "schedule", "missed", node, offset_s, staggered, reason) for t in times]
-    with pool.connection() as conn, conn.cursor() as cur:
-        psycopg2.extras.execute_values(
+def record_missed(pool: Pool, missed: Iterable[tuple[Occurrence, str]], *, node: str,
+                  timeout_s: float | None = None) -> Counter:
+    """Record occurrences nobody ran as `missed` (with their reasons) in one statement; returns
+    how many rows were new, per job (an occurrence that already had a row is left as it is)."""
+    rows = [(o.job, o.period_dt, o.scheduled_dt, o.trigger, "missed", node, o.offset_s, o.staggered, reason)
+            for o, reason in missed]
+    if not rows:
+        return Counter()
+    with pool.connection(timeout_s, autocommit=True) as conn, conn.cursor() as cur:
+        inserted = psycopg2.extras.execute_values(
             cur,
-            "INSERT INTO job_runs (job, scheduled_at, trigger, outcome, node, offset_s, staggered, error) "
-            "VALUES %s ON CONFLICT ON CONSTRAINT job_runs_once_per_occurrence DO NOTHING",
-            rows, template="(%s, %s, %s, %s, %s, %s, %s, %s)", page_size=1000)
-        n = cur.rowcount
-        conn.commit()
-    return max(n, 0)
+            "INSERT INTO job_runs (job, period_at, scheduled_at, trigger, outcome, node, offset_s, staggered, error) "
+            "VALUES %s ON CONFLICT DO NOTHING RETURNING job",
+            rows, template="(%s, %s, %s, %s, %s, %s, %s, %s, %s)", page_size=len(rows), fetch=True)
+    return Counter(job for (job,) in inserted)
 
 
-def heartbeat(pool: Pool, run_ids: list[int]) -> None:
-    if not run_ids:
-        return
-    with pool.connection() as conn, conn.cursor() as cur:
-        cur.execute("UPDATE job_runs SET heartbeat_at = now() WHERE id = ANY(%s) AND outcome = 'running'",
-                    (run_ids,))
-        conn.commit()
+def heartbeat(pool: Pool, runs: list[tuple[int, float]], *, timeout_s: float | None = None) -> int:
+    """Touch the rows of this node's running runs, one statement for all: `runs` is
+    (run_id, started_at); the first beat of a run also stamps its started_at, so a long run shows
+    as started while it goes on. Returns how many rows were touched."""
+    if not runs:
+        return 0
+    with pool.connection(timeout_s, autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute(
+            "UPDATE job_runs j SET heartbeat_at = now(), started_at = COALESCE(j.started_at, b.started) "
+            "FROM unnest(%s::bigint[], %s::timestamptz[]) AS b(id, started) "
+            "WHERE j.id = b.id AND j.outcome = 'running'",
+            ([r for r, _ in runs], [_dt(s) for _, s in runs]))
+        return cur.rowcount
 
 
-def rescue_orphans(pool: Pool, stale_after_s: float) -> list[tuple[str, datetime, str]]:
-    """Mark `running` rows whose heartbeat stopped as `interrupted`; returns (job, scheduled_at, node)."""
-    with pool.connection() as conn, conn.cursor() as cur:
+def rescue_orphans(pool: Pool, stale_after_s: float, keep: Iterable[int] = ()) -> list[tuple[str, datetime, str]]:
+    """Mark `running` rows whose heartbeat stopped as `interrupted`, except the caller's own live
+    runs (`keep`: a node never rescues what it is still running, even if its beats failed for a
+    while); returns (job, scheduled_at, node)."""
+    with pool.connection(autocommit=True) as conn, conn.cursor() as cur:
         cur.execute(
             "UPDATE job_runs SET outcome = 'interrupted', finished_at = now(), heartbeat_at = NULL, "
             "duration_ms = CASE WHEN started_at IS NULL THEN NULL "
             "                   ELSE (extract(epoch FROM (heartbeat_at - started_at)) * 1000)::int END, "
             "error = 'orphaned: no heartbeat from ' || node || ' since ' || heartbeat_at::text "
             "WHERE outcome = 'running' AND heartbeat_at < now() - make_interval(secs => %s) "
-            "RETURNING job, scheduled_at, node", (stale_after_s,))
-        rows = cur.fetchall()
-        conn.commit()
-    return rows
+            "AND NOT id = ANY(%s::bigint[]) RETURNING job, scheduled_at, node", (stale_after_s, list(keep)))
+        return cur.fetchall()
 
 
-def last_scheduled(pool: Pool) -> dict[str, datetime]:
-    """The latest scheduled occurrence in the ledger per job (start-up backfill of missed runs)."""
-    with pool.connection() as conn, conn.cursor() as cur:
-        cur.execute("SELECT job, max(scheduled_at) FROM job_runs WHERE trigger = 'schedule' GROUP BY job")
-        rows = cur.fetchall()
-        conn.commit()
-    return dict(rows)
+def last_periods(pool: Pool) -> dict[str, datetime]:
+    """The latest scheduled period in the ledger per job (start-up backfill of missed runs)."""
+    with pool.connection(autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute("SELECT job, max(COALESCE(period_at, scheduled_at - offset_s * interval '1 second')) "
+                    "FROM job_runs WHERE trigger = 'schedule' GROUP BY job")
+        return dict(cur.fetchall())
 
 
 def prune(pool: Pool, retention_days: float) -> int:

@@ -4,6 +4,11 @@ Pure functions and values, no I/O: the clock actor, `goald jobs` and the collisi
 Times are UTC epoch seconds (floats); occurrences are whole seconds, so two jobs "start in the same
 second" exactly when their occurrence times are equal.
 
+A *period* is the nominal instant an occurrence belongs to, before the offset (the cron minute, or
+the multiple of the interval); the run ledger identifies an occurrence by job and period, so that
+instances using different offsets for one job still run each period once. Occurrence = period +
+offset, and since an offset is always below the period, each occurrence has exactly one period.
+
 - `cron` occurrences are the cron expression's minutes (croniter, UTC) plus `offset_s` seconds.
 - `every_s` occurrences are the multiples of the interval since the Unix epoch plus `offset_s`,
   so every instance of goald (and every restart) computes the same instants: the run ledger's
@@ -20,10 +25,13 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 
 # The collision check looks this far ahead: a day covers every-N-minute and hourly jobs.
 COLLISION_HORIZON_S = 86400
+# A cron expression must fire at least once after this instant (2000-01-01; croniter looks up to
+# 50 years ahead, so leap days count): '0 0 30 2 *' parses but never does.
+NEVER_FIRES_FROM = 946684800.0
 
 
 class ScheduleError(ValueError):
@@ -48,6 +56,11 @@ class Schedule:
                                     f"e.g. '*/5 * * * *'")
             if not croniter.is_valid(self.cron):
                 raise ScheduleError(f"cron {self.cron!r} is not a valid expression, e.g. '*/5 * * * *'")
+            try:  # valid but impossible (February 30th) is rejected too: it would never run
+                croniter(self.cron, NEVER_FIRES_FROM).get_next(float)
+            except CroniterBadDateError:
+                raise ScheduleError(f"cron {self.cron!r} never fires (no such date); e.g. '0 0 28 2 *' "
+                                    f"for February 28th") from None
             if not 0 <= self.offset_s < 60:
                 raise ScheduleError(f"offset {self.offset_s}s must be within the minute (0..59) for cron")
         else:
@@ -72,6 +85,14 @@ class Schedule:
         base = datetime.fromtimestamp(t - self.offset_s, tz=timezone.utc)
         nxt = croniter(self.cron, base).get_next(float)
         return float(nxt + self.offset_s)
+
+    def period_after(self, p: float) -> float:
+        """The first period (nominal instant, offset excluded) strictly after epoch second `p`."""
+        return self.with_offset(0).next_after(p) if self.offset_s else self.next_after(p)
+
+    def periods(self, after: float, until: float, limit: int | None = None) -> list[float]:
+        """Periods in (after, until], oldest first, at most `limit`."""
+        return (self.with_offset(0) if self.offset_s else self).occurrences(after, until, limit)
 
     def occurrences(self, after: float, until: float, limit: int | None = None) -> list[float]:
         """Occurrences in (after, until], oldest first, at most `limit`."""

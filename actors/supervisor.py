@@ -1,50 +1,43 @@
-"""Supervisor: starts children in order, restarts the ones that exit, escalates a crash storm.
+"""Supervisor: starts a fixed list of children in order, restarts the ones that exit, escalates.
 
-Erlang/OTP semantics, one_for_one strategy:
-- restart types: `permanent` (always restarted), `transient` (restarted only after a crash),
-  `temporary` (never restarted);
-- a restart waits an exponential backoff with jitter: base * 2^(n-1) capped at `backoff_max_s`,
-  times a random factor in [0.5, 1.0]; n counts the child's crashes since it last ran for longer than
-  `max_seconds` without one;
-- restart intensity: more than `max_restarts` restarts within `max_seconds` and the supervisor gives
-  up: it stops its other children (in reverse order) and crashes itself, which its own parent sees
-  as a child crash. The root has no parent: it calls `on_escalate(reason)` instead (the daemon then
-  exits non-zero, and systemd restarts the process);
-- children start in order (a child that fails to start during the supervisor's own start fails the
-  supervisor) and stop in reverse order, each within its `shutdown_timeout_s`.
+Erlang/OTP semantics, one_for_one strategy (restart types, per-child budgets and backoff: see
+actors/restart.py):
+- a child whose budget is spent makes the supervisor give up (`on_exhausted="escalate"`, the
+  default): it stops its other children (in reverse order) and crashes itself, which its own
+  parent sees as a child crash. The root has no parent: it calls `on_escalate(reason)` instead
+  (the daemon then exits non-zero, and systemd restarts the process). A child spec may say
+  `on_exhausted="give_up"`: that child is left `failed` (and /health/actors unhealthy), the rest
+  go on;
+- children start in order (a child that fails to start during the supervisor's own start fails
+  the supervisor) and stop in reverse order, each within its `shutdown_timeout_s` (a number or a
+  callable read at stop time, so a reload that changes `jobs.shutdown_timeout_s` is followed).
 
-A child tells its exit through `ChildExited` (see actors.base). A child that dies without telling
-(its greenlet killed, `on_start` raised) is found by a sweep once a second and treated as a crash.
+A child tells its exit through `ChildExited` (see actors.base), also when its greenlet was killed
+without a stop. Children that come and go at runtime (one per match) belong to the dynamic
+supervisor (actors/dynamic.py).
 
-Runs in the supervisor's own actor greenlet; the restart timers and the sweep are helper greenlets
-that only `tell` the supervisor. `directory` (name → live ActorRef) is a plain dict shared with
-readers such as the clock; it is only written here, and under gevent a reader never sees it half
-updated. Per child, `describe()` reports state, restarts and the last failure (type, message, time):
-that is GET /health/actors.
+Runs in the supervisor's own actor greenlet; restart timers are helper greenlets that only `tell`
+the supervisor. `directory` (name → live ActorRef) is a plain dict shared with readers such as the
+clock; it is only written here, and under gevent a reader never sees it half updated. Per child,
+`describe()` reports state, restarts and the last failure (type, message, time): that is
+GET /health/actors.
 """
 from __future__ import annotations
 
-import random
 import time
-from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import gevent
 import pykka
 
-from goald.actors.base import ChildExited, Start, SupervisedActor
 from goald import logs
+from goald.actors.base import ChildExited, Start, SupervisedActor
+from goald.actors.restart import (ESCALATE, GIVE_UP, PERMANENT, RESTART_TYPES, TEMPORARY, TRANSIENT, Intensity,
+                                  RestartState, should_restart)
 
-PERMANENT, TRANSIENT, TEMPORARY = "permanent", "transient", "temporary"
-RESTART_TYPES = (PERMANENT, TRANSIENT, TEMPORARY)
-
-DEFAULT_MAX_RESTARTS = 5
-DEFAULT_MAX_SECONDS = 60.0
-DEFAULT_BACKOFF_BASE_S = 0.5
-DEFAULT_BACKOFF_MAX_S = 30.0
-DEFAULT_START_TIMEOUT_S = 30.0
-SWEEP_INTERVAL_S = 1.0
+__all__ = ["ChildSpec", "Escalation", "Intensity", "PERMANENT", "StartFailed", "Supervisor", "TEMPORARY",
+           "TRANSIENT"]
 
 
 class StartFailed(Exception):
@@ -52,52 +45,50 @@ class StartFailed(Exception):
 
 
 class Escalation(Exception):
-    """Restart intensity exceeded: raised by a supervisor so that its parent sees it crash."""
+    """A child's restart budget is spent: raised by a supervisor so that its parent sees it crash."""
 
 
 @dataclass(frozen=True)
 class ChildSpec:
-    """How to (re)start one child. `start(parent_ref, name)` starts the actor and returns its ref."""
+    """How to (re)start one child. `start(parent_ref, name)` starts the actor and returns its ref.
+    `max_restarts` / `max_seconds` default to the supervisor's Intensity."""
 
     name: str
     start: Callable[[pykka.ActorRef, str], pykka.ActorRef]
     restart: str = PERMANENT
-    shutdown_timeout_s: float = 5.0
+    shutdown_timeout_s: float | Callable[[], float] = 5.0
+    max_restarts: int | None = None
+    max_seconds: float | None = None
+    on_exhausted: str = ESCALATE
+    kind: str | None = None            # shown in /health/actors; default: the actor class's kind
 
     def __post_init__(self) -> None:
         if self.restart not in RESTART_TYPES:
             raise ValueError(f"child {self.name}: restart must be one of {RESTART_TYPES}, not {self.restart!r}")
+        if self.on_exhausted not in (ESCALATE, GIVE_UP):
+            raise ValueError(f"child {self.name}: on_exhausted must be {ESCALATE!r} or {GIVE_UP!r}")
+
+    def stop_timeout(self) -> float:
+        t = self.shutdown_timeout_s
+        return float(t() if callable(t) else t)
+
+    def restart_state(self, intensity: Intensity) -> RestartState:
+        return RestartState(max_restarts=intensity.max_restarts if self.max_restarts is None else self.max_restarts,
+                            max_seconds=intensity.max_seconds if self.max_seconds is None else self.max_seconds)
 
 
 @dataclass
 class _Child:
     spec: ChildSpec
+    policy: RestartState
     ref: pykka.ActorRef | None = None
     state: str = "stopped"          # starting | running | restarting | stopping | stopped | failed
-    restarts: int = 0
-    crashes_in_row: int = 0
-    started_at: float | None = None
     last_failure: dict | None = None
-    suspect: Any = None             # a ref seen dead by the sweep, pending a second look
 
 
 @dataclass(frozen=True)
 class _Restart:
     name: str
-
-
-@dataclass(frozen=True)
-class _Sweep:
-    pass
-
-
-@dataclass
-class Intensity:
-    max_restarts: int = DEFAULT_MAX_RESTARTS
-    max_seconds: float = DEFAULT_MAX_SECONDS
-    backoff_base_s: float = DEFAULT_BACKOFF_BASE_S
-    backoff_max_s: float = DEFAULT_BACKOFF_MAX_S
-    start_timeout_s: float = DEFAULT_START_TIMEOUT_S
 
 
 class Supervisor(SupervisedActor):
@@ -113,8 +104,8 @@ class Supervisor(SupervisedActor):
         self.intensity = intensity or Intensity()
         self.on_escalate = on_escalate
         self.directory = directory if directory is not None else {}
-        self.children: dict[str, _Child] = {c.name: _Child(spec=c) for c in children}
-        self._restart_times: deque[float] = deque()
+        self.children: dict[str, _Child] = {c.name: _Child(spec=c, policy=c.restart_state(self.intensity))
+                                            for c in children}
         self._escalated: str | None = None
 
     # --- lifecycle (actor greenlet) -----------------------------------------------------------
@@ -126,7 +117,6 @@ class Supervisor(SupervisedActor):
             except StartFailed as e:
                 self._stop_children()
                 raise StartFailed(f"{self.name}: child {child.spec.name} did not start: {e}") from None
-        self.spawn(self._sweep_loop)
 
     def stopping(self) -> None:
         self._stop_children()
@@ -136,20 +126,20 @@ class Supervisor(SupervisedActor):
             return self._on_child_exited(message)
         if isinstance(message, _Restart):
             return self._on_restart(message.name)
-        if isinstance(message, _Sweep):
-            return self._sweep()
         return super().handle(message)
 
     # --- asks ---------------------------------------------------------------------------------
 
     def describe(self) -> dict:
         """The live subtree as JSON-ready data (asked by GET /health/actors)."""
+        now = time.time()
         return {
             "name": self.name, "kind": self.kind, "state": "escalated" if self._escalated else "running",
             "strategy": "one_for_one",
             "intensity": {"max_restarts": self.intensity.max_restarts, "max_seconds": self.intensity.max_seconds,
-                          "recent_restarts": len(self._recent_restarts(time.time()))},
-            "children": [self._describe_child(c) for c in self.children.values()],
+                          "per_child": True,
+                          "recent_restarts": sum(c.policy.recent_restarts(now) for c in self.children.values())},
+            "children": [self._describe_child(c, now) for c in self.children.values()],
         }
 
     def child_ref(self, name: str) -> pykka.ActorRef | None:
@@ -160,21 +150,22 @@ class Supervisor(SupervisedActor):
 
     # --- internals ----------------------------------------------------------------------------
 
-    def _describe_child(self, c: _Child) -> dict:
+    def _describe_child(self, c: _Child, now: float) -> dict:
         out = {
             "name": c.spec.name, "kind": "worker", "state": c.state, "restart": c.spec.restart,
-            "restarts": c.restarts, "last_failure": c.last_failure,
-            "started_at": _iso(c.started_at), "alive": bool(c.ref and c.ref.is_alive()),
+            "restarts": c.policy.restarts, "recent_restarts": c.policy.recent_restarts(now),
+            "last_failure": c.last_failure, "started_at": _iso(c.policy.started_at),
+            "alive": bool(c.ref and c.ref.is_alive()),
         }
-        if c.ref is not None and c.state == "running" and issubclass(c.ref.actor_class, Supervisor):
+        if c.ref is not None and c.state == "running" and hasattr(c.ref.actor_class, "describe"):
             try:
                 sub = c.ref.proxy().describe().get(timeout=2.0)
-                out.update(kind="supervisor", strategy=sub["strategy"], intensity=sub["intensity"],
-                           children=sub["children"])
+                out.update({k: v for k, v in sub.items() if k not in ("name", "state")})
+                out["state"] = c.state if sub.get("state") in ("running", None) else sub["state"]
             except (pykka.ActorDeadError, pykka.Timeout):
                 out["children"] = None
         elif c.ref is not None:
-            out["kind"] = getattr(c.ref.actor_class, "kind", "worker")
+            out["kind"] = c.spec.kind or getattr(c.ref.actor_class, "kind", "worker")
         return out
 
     def _start_child(self, child: _Child) -> None:
@@ -188,22 +179,22 @@ class Supervisor(SupervisedActor):
             if ref is not None and ref.is_alive():
                 ref.stop(block=False)
             raise StartFailed(f"{type(e).__name__}: {e}") from None
-        child.ref, child.state, child.started_at, child.suspect = ref, "running", time.time(), None
+        child.ref, child.state, child.policy.started_at = ref, "running", time.time()
         self.directory[child.spec.name] = ref
 
     def _stop_children(self) -> None:
         for child in reversed(list(self.children.values())):
             ref = child.ref
             if ref is None or child.state in ("stopped", "failed"):
-                child.state = "stopped" if child.state != "failed" else "failed"
                 continue
             child.state = "stopping"
             self.directory.pop(child.spec.name, None)
+            timeout = child.spec.stop_timeout()
             try:
-                ref.stop(block=True, timeout=child.spec.shutdown_timeout_s)
+                ref.stop(block=True, timeout=timeout)
             except pykka.Timeout:
                 logs.event("WARNING", "supervisor.stop_timeout",
-                           f"{self.name}: {child.spec.name} did not stop within {child.spec.shutdown_timeout_s:g}s",
+                           f"{self.name}: {child.spec.name} did not stop within {timeout:g}s",
                            supervisor=self.name, child=child.spec.name)
             except pykka.ActorDeadError:
                 pass
@@ -219,36 +210,37 @@ class Supervisor(SupervisedActor):
             logs.event("WARNING", "actor.crashed",
                        f"{self.name}: {msg.name} crashed: {msg.error_type}: {msg.error}",
                        supervisor=self.name, child=msg.name, error_type=msg.error_type, error=msg.error)
-        restart = child.spec.restart == PERMANENT or (child.spec.restart == TRANSIENT and not msg.normal)
-        if not restart:
+        if not should_restart(child.spec.restart, crashed=not msg.normal):
             child.state = "stopped" if msg.normal else "failed"
             return
         self._schedule_restart(child, crashed=not msg.normal)
 
     def _schedule_restart(self, child: _Child, *, crashed: bool) -> None:
         now = time.time()
-        if child.started_at is not None and now - child.started_at > self.intensity.max_seconds:
-            child.crashes_in_row = 0  # it ran long enough: back to the shortest backoff
-        recent = self._recent_restarts(now)
-        if len(recent) >= self.intensity.max_restarts:
-            self._escalate(f"{child.spec.name} exited {len(recent) + 1} times within "
-                           f"{self.intensity.max_seconds:g}s (limit {self.intensity.max_restarts})")
+        delay = child.policy.next_restart(now, self.intensity)
+        if delay is None:
+            reason = child.policy.exhausted_reason(child.spec.name, now)
+            if child.spec.on_exhausted == GIVE_UP:
+                child.state = "failed"
+                logs.event("ERROR", "supervisor.gave_up", f"{self.name}: giving up on {child.spec.name}: {reason}",
+                           supervisor=self.name, child=child.spec.name, reason=reason)
+                return
+            self._escalate(reason)
             return
-        self._restart_times.append(now)
-        child.crashes_in_row += 1
-        delay = min(self.intensity.backoff_max_s, self.intensity.backoff_base_s * 2 ** (child.crashes_in_row - 1))
-        delay *= random.uniform(0.5, 1.0)
         child.state = "restarting"
         logs.event("INFO", "actor.restarting",
-                   f"{self.name}: restarting {child.spec.name} in {delay:.2f}s (restart {child.restarts + 1})",
+                   f"{self.name}: restarting {child.spec.name} in {delay:.2f}s (restart {child.policy.restarts + 1})",
                    supervisor=self.name, child=child.spec.name, delay_s=round(delay, 3), crashed=crashed)
-        self.spawn(_tell_later, delay, self.actor_ref, _Restart(child.spec.name))
+        if delay <= 0:
+            self._on_restart(child.spec.name)
+        else:
+            self.spawn(_tell_later, delay, self.actor_ref, _Restart(child.spec.name))
 
     def _on_restart(self, name: str) -> None:
         child = self.children[name]
         if child.state != "restarting" or self._escalated:
             return
-        child.restarts += 1
+        child.policy.restarts += 1
         try:
             self._start_child(child)
         except StartFailed as e:
@@ -257,8 +249,8 @@ class Supervisor(SupervisedActor):
             child.ref = None
             self._on_child_exited(ChildExited(name, None, False, "StartFailed", str(e), time.time()))
             return
-        logs.event("INFO", "actor.restarted", f"{self.name}: {name} restarted (restart {child.restarts})",
-                   supervisor=self.name, child=name, restarts=child.restarts)
+        logs.event("INFO", "actor.restarted", f"{self.name}: {name} restarted (restart {child.policy.restarts})",
+                   supervisor=self.name, child=name, restarts=child.policy.restarts)
 
     def _escalate(self, reason: str) -> None:
         self._escalated = reason
@@ -269,32 +261,6 @@ class Supervisor(SupervisedActor):
             self.on_escalate(f"{self.name}: {reason}")
             return
         raise Escalation(f"{self.name}: {reason}")
-
-    def _recent_restarts(self, now: float) -> deque:
-        while self._restart_times and now - self._restart_times[0] > self.intensity.max_seconds:
-            self._restart_times.popleft()
-        return self._restart_times
-
-    def _sweep_loop(self) -> None:
-        while True:
-            gevent.sleep(SWEEP_INTERVAL_S)
-            try:
-                self.actor_ref.tell(_Sweep())
-            except pykka.ActorDeadError:
-                return
-
-    def _sweep(self) -> None:
-        """Find children that died without a ChildExited (second look a sweep later)."""
-        for child in self.children.values():
-            ref = child.ref
-            if child.state != "running" or ref is None or ref.is_alive():
-                child.suspect = None
-                continue
-            if child.suspect is ref:
-                self._on_child_exited(ChildExited(child.spec.name, ref, False, "Died",
-                                                  "the actor stopped without telling its supervisor", time.time()))
-            else:
-                child.suspect = ref
 
 
 def _tell_later(delay: float, ref: pykka.ActorRef, message: Any) -> None:

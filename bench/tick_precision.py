@@ -11,7 +11,7 @@ connection per worker thread).
 
 goald: this process, set up as `goald run` does it (gevent monkey-patching, psycogreen, loguru JSON
 at INFO into a log file, the pool from Database.open with the default settings) running goald's own
-actor tree (actors/tree.py `Tree`: root → pool_monitor, jobs supervisor with one JobActor per job,
+actor tree (goald/tree.py `Tree`: root → pool_monitor, jobs supervisor with one JobActor per job,
 clock, console on a free port). Lateness is `time.time()` at the top of the job function minus
 `ctx.occurrence.scheduled_at`: it includes everything the runtime does (clock wake-up, the `Due`
 tell, the ledger claim, the sleep to the exact instant, the `job.started` log line, and the runs
@@ -104,7 +104,7 @@ from goald.actors.job_actor import JobActor  # noqa: E402
 from goald.actors.runtime import Runtime  # noqa: E402
 from goald.actors.schedule import Schedule  # noqa: E402
 from goald.actors.supervisor import ChildSpec, Supervisor  # noqa: E402
-from goald.actors.tree import Tree  # noqa: E402
+from goald.tree import Tree  # noqa: E402
 from goald.console.app import AppContext, make_app  # noqa: E402
 from goald.db.database import Database  # noqa: E402
 from goald.migrations.runner import migrate  # noqa: E402
@@ -153,7 +153,7 @@ def schedule_of(every, offset) -> Schedule:
 
 
 # Diagnostics: the clock's dispatch and the job actor's receipt of `Due`, timed by wrapping the
-# methods in this process only (behaviour unchanged; the tree is goald's own, actors/tree.py).
+# methods in this process only (behaviour unchanged; the tree is goald's own, goald/tree.py).
 _dispatch, _on_due, _execute = Clock._dispatch, JobActor._on_due, JobActor._execute
 
 
@@ -339,11 +339,9 @@ class Bench:
             tree = Tree(self.rt, app=app)
             tree.start()
             root = tree
-            console = tree.root_directory["console"]
-            self.console_port = console.proxy().address().get(timeout=5)[1]
+            self.console_port = tree.console_address()[1]
             if a.console_nodelay:  # the proposed console fix (see --help); accepted sockets inherit it
-                server = console.proxy().server.get(timeout=5)
-                server._server.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                tree.services["console"]._server.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             log(f"goald runtime up: {len(specs)} jobs, console on 127.0.0.1:{self.console_port}, "
                 f"pool max {self.pool.maxconn}, log {self.log_path}")
             aps = start_child([os.path.join(HERE, "_tick_apscheduler.py"), json.dumps({

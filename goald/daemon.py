@@ -1,15 +1,9 @@
 """`goald run`: start-up, the actor tree, signals, reload and an orderly stop.
 
-Runs in the main greenlet. Start-up: database (embedded PostgreSQL when no database.url) →
-migrations → job catalog and collision check → orphan rescue → the actor tree:
-
-    root (one_for_one)
-    ├─ pool_monitor           PoolMonitorActor
-    ├─ jobs (one_for_one)     JobActor × catalog
-    ├─ clock                  Clock (dispatches to jobs; pings the systemd watchdog)
-    └─ console                ConsoleActor (HTTP listener)
-
-then READY=1 to systemd. Signals (handled in the hub, acted on here):
+Runs in the main greenlet. Start-up: the console's listening socket (a busy port or a bad
+console.host fails here, before anything slow) → database (embedded PostgreSQL when no
+database.url) → migrations → job catalog and collision check → orphan rescue → the actor tree
+(goald/tree.py: pool_monitor, heartbeat, jobs, clock, console), then READY=1 to systemd. Signals (handled in the hub, acted on here):
 - first SIGTERM/SIGINT: warm shutdown. STOPPING=1; the clock stops dispatching; running jobs may
   finish until `jobs.shutdown_timeout_s`, then they are cancelled and recorded `interrupted`;
   actors stop in reverse order; the embedded PostgreSQL stops last; exit 0;
@@ -36,13 +30,14 @@ from goald.actors.clock import Replan
 from goald.actors.runtime import Runtime
 from goald.actors.schedule import collisions
 from goald.actors.supervisor import StartFailed
-from goald.actors.tree import Tree
 from goald.config import Config
 from goald.console.app import AppContext, make_app
+from goald.console.server import ConsoleStartError, bind as bind_console
 from goald.db.database import Database, node_name
 from goald.db.pool import DatabaseUnavailable
 from goald.migrations.runner import MigrationError, migrate as apply_migrations
 from goald.sdnotify import Notifier
+from goald.tree import DATABASE_STOP_S, Tree, stop_budget_s
 
 # Migrations may take longer than systemd's start timeout: ask it for this much more time.
 MIGRATION_START_ALLOWANCE_US = 600 * 1_000_000
@@ -97,8 +92,21 @@ class _Daemon:
         self.rt: Runtime | None = None
         self.tree: Tree | None = None
         self.root_directory: dict = {}
+        self.listener = None
 
     def run(self, migrate: bool) -> int:
+        try:
+            self.listener = bind_console(self.cfg["console.host"], self.cfg["console.port"])
+        except ConsoleStartError as e:
+            logs.event("ERROR", "console.bind_failed", f"Cannot start: {e}")
+            return exitcodes.STARTUP
+        try:
+            return self._run_with_listener(migrate)
+        finally:
+            if self.listener is not None:  # never handed to the console (start-up failed before)
+                self.listener.close()
+
+    def _run_with_listener(self, migrate: bool) -> int:
         self.notifier.status("opening the database")
         try:
             db = Database.open(self.cfg)
@@ -153,7 +161,8 @@ class _Daemon:
         self.notifier.status("starting actors")
         app = make_app(AppContext(pool=db.pool, node=self.node, database=db.where, embedded=db.embedded is not None,
                                   actors=self._describe_tree))
-        self.tree = Tree(self.rt, notifier=self.notifier, app=app, on_escalate=self.sig.on_escalate)
+        listener, self.listener = self.listener, None
+        self.tree = Tree(self.rt, notifier=self.notifier, app=app, listener=listener, on_escalate=self.sig.on_escalate)
         self.root_directory = self.tree.root_directory
         try:
             self.root = self.tree.start()
@@ -163,7 +172,7 @@ class _Daemon:
         if self.sig.escalated or not self.root.is_alive():
             logs.event("ERROR", "goald.start_failed", "Actors did not start; the log above says which and why")
             return exitcodes.STARTUP
-        host, port = self.root_directory["console"].proxy().address().get(timeout=5)
+        host, port = self.tree.console_address()
         logs.event("INFO", "goald.ready", f"goald ready: console on http://{host}:{port}", host=host, port=port,
                    jobs=len(specs))
         self.notifier.ready(f"ready: {len(specs)} jobs, console on {host}:{port}")
@@ -229,9 +238,9 @@ class _Daemon:
             else {s.name: s for s in specs}
         if "log.level" in changed:
             logs.setup(self.cfg["log.level"], self.cfg["log.format"], self.cfg["log.journald_prefix"])
+        self.tree.set_pool_monitor_interval(self.cfg["pool_monitor.interval_s"])
         try:
             self.root_directory["clock"].tell(Replan())
-            self.root_directory["pool_monitor"].proxy().set_interval(self.cfg["pool_monitor.interval_s"])
         except (KeyError, pykka.ActorDeadError):
             pass  # being restarted: it reads the new runtime configuration when it starts
         applied_names = [n for n in changed if n not in need_restart]
@@ -245,13 +254,15 @@ class _Daemon:
         if self.root is None:
             return
         timeout = self.cfg["jobs.shutdown_timeout_s"]
-        self.notifier.stopping(f"stopping: running jobs get up to {timeout:g}s")
+        self.notifier.stopping(f"stopping: running jobs get up to {timeout:g}s, goald up to "
+                               f"{stop_budget_s(self.cfg):g}s")
         watcher = gevent.spawn(self._watch_second_signal, len(self.sig.stops))
         try:
             self.tree.stop()
         except pykka.Timeout:
-            logs.event("ERROR", "goald.stop_timeout", "Actors did not stop in time; stopping what is left")
-            pykka.ActorRegistry.stop_all(block=True, timeout=5)
+            logs.event("ERROR", "goald.stop_timeout",
+                       f"Actors did not stop within goald's stop budget ({stop_budget_s(self.cfg) - DATABASE_STOP_S:g}s "
+                       f"before the database's share); leaving what is left")
         finally:
             watcher.kill(block=False)
 

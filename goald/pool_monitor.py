@@ -1,7 +1,7 @@
 """PoolMonitor: samples the connection pool into `pool_samples` and the log.
 
-`run_forever()` is the sampling loop; the actor runtime hosts it in a helper greenlet of the
-`pool_monitor` actor (`PoolMonitorActor` below), so a crash is restarted by the root supervisor.
+`run_forever()` is the sampling loop; the tree hosts it in the `pool_monitor` actor (a
+ServiceActor, goald/tree.py), so a crash is restarted by the root supervisor.
 Every `interval_s`, on absolute targets so it never drifts, it logs
 `PoolMonitor utilization X% (active a, idle i, waiting w, total t)` and writes a row. Old rows are
 deleted by the `pool_samples_prune` job (retention `pool_monitor.retention_days`). A failed write is
@@ -14,7 +14,6 @@ import time
 import gevent
 
 from goald import logs
-from goald.actors.base import SupervisedActor
 from goald.db.pool import Pool, PoolStats
 
 INSERT_SAMPLE = """
@@ -56,19 +55,3 @@ class PoolMonitor:
             if target < now:  # after a pause, skip the lost samples instead of bursting
                 target = now + self.interval_s
             gevent.sleep(target - now)
-
-
-class PoolMonitorActor(SupervisedActor):
-    """Hosts PoolMonitor.run_forever in a helper greenlet; `interval_s` follows reloads via `runtime`."""
-
-    kind = "monitor"
-
-    def __init__(self, *, name: str, parent, pool: Pool, node: str, interval_s: float):
-        super().__init__(name=name, parent=parent)
-        self.monitor = PoolMonitor(pool, node=node, interval_s=interval_s)
-
-    def started(self) -> None:
-        self.spawn(self.monitor.run_forever)
-
-    def set_interval(self, interval_s: float) -> None:
-        self.monitor.interval_s = interval_s

@@ -2,11 +2,15 @@
 (PYTHONPATH points at tests/). Real bodies against the test database; all disabled by default, a
 test enables the ones it needs with GOALD_JOB_<NAME>_ENABLED=true.
 
-- test_count: every second, increments test_counter.n (the table is created by the test);
+- test_count: every GOALD_TEST_COUNT_EVERY_S seconds (default 1), increments test_counter.n (the
+  table is created by the test);
 - test_sleep: every GOALD_TEST_SLEEP_EVERY_S seconds (default 20), sleeps GOALD_TEST_SLEEP_S
-  (default 5) seconds and then increments test_counter.n.
+  (default 5) seconds and then increments test_counter.n;
+- test_stubborn: every 20 s (+1), sleeps for an hour and swallows every exception, cancellation and
+  kill included: the worst a job can do to a stop.
 """
 import os
+import time
 
 import gevent
 
@@ -30,10 +34,21 @@ def sleep_then_count(ctx) -> int:
     return _increment(ctx)
 
 
+def stubborn(ctx) -> None:
+    deadline = time.time() + 3600
+    while time.time() < deadline:
+        try:
+            gevent.sleep(1)
+        except BaseException:  # noqa: B036 - on purpose: a job that ignores its cancellation
+            pass
+
+
 JOBS = [
-    JobSpec("test_count", count, Schedule(every_s=1), timeout_s=5, enabled=False,
-            description="test: increment test_counter every second"),
+    JobSpec("test_count", count, Schedule(every_s=int(os.environ.get("GOALD_TEST_COUNT_EVERY_S", "1"))),
+            timeout_s=5, enabled=False, description="test: increment test_counter"),
     JobSpec("test_sleep", sleep_then_count,
             Schedule(every_s=int(os.environ.get("GOALD_TEST_SLEEP_EVERY_S", "20")), offset_s=1),
             timeout_s=60, enabled=False, description="test: sleep, then increment test_counter"),
+    JobSpec("test_stubborn", stubborn, Schedule(every_s=20, offset_s=1), timeout_s=7200, enabled=False,
+            description="test: ignore every cancellation"),
 ]

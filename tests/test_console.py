@@ -98,3 +98,24 @@ def test_many_concurrent_requests_are_served_by_greenlets(served):
     jobs = [gevent.spawn(get, base + "/health/pool") for _ in range(50)]
     gevent.joinall(jobs, raise_error=True)
     assert all(j.value.status_code == 200 and json.loads(j.value.text)["ok"] for j in jobs)
+
+
+def test_a_host_name_that_does_not_resolve_names_console_host_not_the_port():
+    from goald.console.server import bind
+
+    with pytest.raises(ConsoleStartError, match=r"console.host 'no-such-host.invalid' is not an address"):
+        bind("no-such-host.invalid", 8080)
+
+
+def test_an_address_this_machine_does_not_have_names_console_host():
+    from goald.console.server import bind
+
+    with pytest.raises(ConsoleStartError, match=r"192.0.2.1 is not an address of this machine; set console.host"):
+        bind("192.0.2.1", 0)   # TEST-NET-1: never a local address
+
+
+def test_health_pool_answers_utilization_in_percent_as_the_seeds_runbooks_read_it(served, pool):
+    base, _ = served
+    with pool.connection(), pool.connection():   # 2 of the fixture pool's 4 connections
+        doc = get(base + "/health/pool").json()
+    assert doc["utilization"] == 50.0 and doc["active"] == 2 and doc["max"] == 4

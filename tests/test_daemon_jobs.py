@@ -33,33 +33,42 @@ def rows(db_dsn, job):
                          "ORDER BY scheduled_at", (job,))
 
 
-def test_two_goald_processes_run_every_occurrence_exactly_once(db_dsn, counter, processes):
+def test_two_goald_processes_with_different_offsets_run_every_period_exactly_once(db_dsn, counter, processes):
+    """node-a runs test_count at offset 0, node-b at offset 1 of each 2-second period (stagger seen
+    differently, configuration drift). While both run, a always claims first and b finds each
+    period taken; then a stops and b runs every period from the next one on."""
     duration_s = float(os.environ.get("GOALD_TEST_TWO_INSTANCES_S", "180"))
-    env = job_env(db_dsn, GOALD_JOB_TEST_COUNT_ENABLED="true")
-    a = processes("a", GOALD_NODE_NAME="node-a", **env)
-    b = processes("b", GOALD_NODE_NAME="node-b", **env)
+    env = job_env(db_dsn, GOALD_JOB_TEST_COUNT_ENABLED="true", GOALD_TEST_COUNT_EVERY_S="2")
+    a = processes("a", GOALD_NODE_NAME="node-a", GOALD_JOB_TEST_COUNT_OFFSET_S="0", **env)
+    b = processes("b", GOALD_NODE_NAME="node-b", GOALD_JOB_TEST_COUNT_OFFSET_S="1", **env)
     a.wait_ready()
     b.wait_ready()
-    time.sleep(duration_s)
-    assert a.stop() == 0 and b.stop() == 0
-    runs = rows(db_dsn, "test_count")
-    times = [r[0] for r in runs]
-    assert len(times) == len(set(times)), "an occurrence has two rows"
-    assert len(times) >= duration_s - 5
-    span = int((times[-1] - times[0]).total_seconds()) + 1
-    assert len(times) == span, "every second between the first and last occurrence has its row"
-    succeeded = [r for r in runs if r[1] == "succeeded"]
-    assert counter() == len(succeeded)
-    assert {r[2] for r in succeeded} == {"node-a", "node-b"}  # both instances took occurrences
-    assert {r[1] for r in runs} <= {"succeeded", "missed"}, {r[1] for r in runs}
-    skips = fetch(db_dsn, "SELECT count(*) FROM job_lock_skips WHERE job = 'test_count'")[0][0]
-    assert skips >= len(succeeded) * 0.9  # the other instance counted (nearly) every one as a lock skip
+    time.sleep(duration_s * 2 / 3)
+    assert a.stop() == 0
+    a_stopped = time.time()
+    time.sleep(duration_s / 3)
+    assert b.stop() == 0
+    runs = fetch(db_dsn, "SELECT period_at, outcome, node, offset_s, scheduled_at FROM job_runs "
+                         "WHERE job = 'test_count' ORDER BY period_at")
+    ps = [r[0].timestamp() for r in runs]
+    assert len(ps) >= duration_s / 2 - 5
+    assert [q - p for p, q in zip(ps, ps[1:])] == [2.0] * (len(ps) - 1), "a period has no row"
+    assert {r[1] for r in runs} == {"succeeded"}, {r[1] for r in runs}
+    assert counter() == len(runs)  # each period's effect happened exactly once
+    by_a = [r for r in runs if r[2] == "node-a"]
+    by_b = [r for r in runs if r[2] == "node-b"]
+    assert {r[3] for r in by_a} == {0} and {r[3] for r in by_b} == {1}
+    assert len(by_a) >= duration_s / 3 - 5 and len(by_b) >= duration_s / 6 - 5
+    assert all(r[4].timestamp() > a_stopped - 3 for r in by_b[1:])   # b took over when a stopped
+    skips = fetch(db_dsn, "SELECT count(*) FROM job_lock_skips WHERE job = 'test_count' AND node = 'node-b'")[0][0]
+    assert skips >= len(by_a) - 2  # b found (nearly) every period of a's time already taken
 
 
 def test_kill_9_during_a_long_job_then_restart_marks_it_interrupted_and_the_next_occurrence_runs(
         db_dsn, counter, processes):
+    # stale after 3 beats + one pool wait: 3 × 1 s + 1 s
     env = job_env(db_dsn, GOALD_JOB_TEST_SLEEP_ENABLED="true", GOALD_TEST_SLEEP_S="10",
-                  GOALD_TEST_SLEEP_EVERY_S="20")
+                  GOALD_TEST_SLEEP_EVERY_S="20", GOALD_DATABASE_POOL_TIMEOUT_S="1")
     first = processes("first", **env)
     first.wait_ready()
     wait_for(lambda: [r for r in rows(db_dsn, "test_sleep") if r[1] == "running"], timeout_s=30,
@@ -72,6 +81,8 @@ def test_kill_9_during_a_long_job_then_restart_marks_it_interrupted_and_the_next
     second.wait_ready()
     wait_for(lambda: [r for r in rows(db_dsn, "test_sleep") if r[0] > orphan_at and r[1] == "succeeded"],
              timeout_s=60, interval_s=0.5, what="the next occurrence to succeed")
+    wait_for(lambda: [r for r in rows(db_dsn, "test_sleep") if r[0] == orphan_at and r[1] == "interrupted"],
+             timeout_s=40, interval_s=0.5, what="orphan rescue")
     assert second.stop() == 0
     by_time = {r[0]: r for r in rows(db_dsn, "test_sleep")}
     assert by_time[orphan_at][1] == "interrupted" and "no heartbeat" in by_time[orphan_at][3]
@@ -132,7 +143,7 @@ def test_health_actors_shows_the_live_tree(db_dsn, processes):
     body = requests.get(g.url("/health/actors"), timeout=5).json()
     assert body["ok"] is True and body["healthy"] is True
     tree = body["tree"]
-    assert [c["name"] for c in tree["children"]] == ["pool_monitor", "jobs", "clock", "console"]
+    assert [c["name"] for c in tree["children"]] == ["pool_monitor", "heartbeat", "jobs", "clock", "console"]
     jobs = next(c for c in tree["children"] if c["name"] == "jobs")
     assert {c["name"] for c in jobs["children"]} >= {"orphan_rescue", "ledger_prune", "pool_samples_prune"}
     assert all(c["state"] == "running" and c["restarts"] == 0 for c in jobs["children"])
@@ -258,13 +269,31 @@ def test_a_collision_is_a_warning_at_start_or_a_refusal_with_exit_2_when_configu
     assert any(e.get("event") == "jobs.collision_refused" for e in refused.events())
 
 
-def test_the_systemd_unit_is_a_hardened_notify_service_with_watchdog_and_reload():
-    unit = (Path(__file__).parent.parent / "systemd" / "goald.service").read_text()
-    lines = {line.split("=", 1)[0]: line.split("=", 1)[1] for line in unit.splitlines()
-             if "=" in line and not line.startswith("#")}
-    assert lines["Type"] == "notify" and lines["Restart"] == "on-failure"
-    assert lines["WatchdogSec"] and lines["ExecReload"] == "/bin/kill -HUP $MAINPID"
-    assert "6" not in lines["RestartPreventExitStatus"].split()  # a crash storm (exit 6) is restarted
-    assert lines["DynamicUser"] == "yes" and lines["StateDirectory"] == "goald"
-    for key, value in [("ProtectSystem", "strict"), ("NoNewPrivileges", "yes"), ("PrivateTmp", "yes")]:
-        assert lines[key] == value
+def test_a_bad_console_address_stops_goald_before_it_touches_the_database(empty_db_dsn, tmp_path):
+    from support import json_log_lines
+
+    out = goald(["run"], cwd=tmp_path, GOALD_DATABASE_URL=empty_db_dsn, GOALD_CONSOLE_HOST="192.0.2.1",
+                GOALD_LOG_FORMAT="json")
+    assert out.returncode == exitcodes.STARTUP, out.stderr
+    errors = [e["msg"] for e in json_log_lines(out.stderr) if e.get("level") == "ERROR"]
+    assert len(errors) == 1 and "set console.host" in errors[0], errors
+    assert "Traceback" not in out.stderr
+    assert fetch(empty_db_dsn, "SELECT to_regclass('schema_migrations')") == [(None,)]   # no migration ran
+
+
+def test_a_job_that_ignores_cancellation_cannot_make_goald_outlast_its_stop_budget(db_dsn, processes):
+    from goald.tree import UNIT_TIMEOUT_STOP_S, stop_budget_s
+    from runtime_support import make_config
+
+    env = job_env(db_dsn, GOALD_JOB_TEST_STUBBORN_ENABLED="true", GOALD_JOBS_SHUTDOWN_TIMEOUT_S="2")
+    g = processes(**env)
+    g.wait_ready()
+    wait_for(lambda: [r for r in rows(db_dsn, "test_stubborn") if r[1] == "running"], timeout_s=30,
+             interval_s=0.2, what="the stubborn job to start")
+    t0 = time.monotonic()
+    assert g.stop(signal.SIGTERM) == exitcodes.OK
+    took = time.monotonic() - t0
+    budget = stop_budget_s(make_config(GOALD_JOBS_SHUTDOWN_TIMEOUT_S="2"))
+    assert took < budget <= UNIT_TIMEOUT_STOP_S, (took, budget)
+    last = [r for r in rows(db_dsn, "test_stubborn") if r[1] != "missed"][-1]
+    assert last[1] == "interrupted" and last[3].endswith("ignored the cancellation and was abandoned"), last

@@ -115,6 +115,32 @@ def test_two_goald_migrate_processes_at_once_apply_each_migration_once(server_ds
             drop_database(server_dsn, name)
 
 
+def test_a_migrator_waiting_for_the_lock_does_not_deadlock_a_concurrent_index_build(empty_db_dsn, tmp_path):
+    import gevent
+
+    from goald.migrations.runner import LOCK_KEY
+
+    write(tmp_path, "0001_t.sql", "CREATE TABLE waited (x int);\n")
+    holder = psycopg2.connect(empty_db_dsn)
+    holder.autocommit = True
+    try:
+        with holder.cursor() as cur:
+            cur.execute("CREATE TABLE busy (x int)")
+            cur.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))   # as a migrator applying a file
+            waiter = gevent.spawn(migrate, empty_db_dsn, tmp_path, node="waiter", lock_wait_s=30)
+            gevent.sleep(0.5)                                          # the waiter is waiting now
+            # The holder's CONCURRENTLY build waits for every older snapshot of the database: a
+            # waiter parked inside pg_advisory_lock would be one, and PostgreSQL would report a
+            # deadlock (after deadlock_timeout) between the two.
+            cur.execute("SET lock_timeout = '10s'")
+            cur.execute("CREATE INDEX CONCURRENTLY busy_x ON busy (x)")
+            cur.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
+        assert [a.version for a in waiter.get(timeout=30)] == [1]
+    finally:
+        holder.close()
+    assert index_exists(empty_db_dsn, "busy_x") and table_exists(empty_db_dsn, "waited")
+
+
 # --- custom directories -----------------------------------------------------------------------
 
 def test_failing_statement_names_file_and_line_and_rolls_the_file_back(empty_db_dsn, tmp_path):

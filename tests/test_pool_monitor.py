@@ -7,7 +7,8 @@ from support import fetch
 from goald.actors.base import Start
 from goald.db.pool import Pool
 from goald.actors.jobs import runtime as runtime_jobs
-from goald.pool_monitor import PoolMonitor, PoolMonitorActor
+from goald.actors.service import ServiceActor
+from goald.pool_monitor import PoolMonitor
 
 
 SAMPLE_COLUMNS = "node, active, idle, waiting, total, max, utilization"
@@ -81,7 +82,7 @@ def test_a_sample_that_cannot_be_stored_is_logged_as_a_warning_and_never_raises(
 
 
 def test_the_pool_monitor_actor_samples_every_interval_until_it_is_stopped(pool, db_dsn, log_lines):
-    ref = PoolMonitorActor.start(name="pool_monitor", parent=None, pool=pool, node="node-a", interval_s=0.5)
+    ref = ServiceActor.start(name="pool_monitor", parent=None, service=PoolMonitor(pool, node="node-a", interval_s=0.5))
     ref.ask(Start())
     try:
         gevent.sleep(1.3)  # samples at about 0, 0.5 and 1.0 s

@@ -82,16 +82,17 @@ def test_children_start_in_order_and_stop_in_reverse_order(tree):
                                                ("stop", "c"), ("stop", "b"), ("stop", "a")]
 
 
-def test_a_crashed_child_is_restarted_after_a_backoff_and_its_restart_shows_in_describe(tree, log_lines):
+def test_a_crashed_child_is_restarted_at_once_and_its_restart_shows_in_describe(tree, log_lines):
     journal = []
-    root = tree([spec("a", journal), spec("b", journal)])
+    root = tree([spec("a", journal), spec("b", journal)], intensity=Intensity(
+        max_restarts=3, max_seconds=10, backoff_base_s=1.0, backoff_max_s=2.0))
     first = child(root, "a")
     crashed_at = time.monotonic()
     first.tell("crash")
     second = wait_for(lambda: (r := child(root, "a")) is not None and r is not first and r, what="restart")
     assert second.is_alive() and not first.is_alive()
     restarted_at = [e[2] for e in journal if e[:2] == ("start", "a")][-1]
-    assert restarted_at - crashed_at >= 0.025  # backoff: base 0.05 s times jitter in [0.5, 1]
+    assert restarted_at - crashed_at < 0.5  # the first restart does not wait the 1 s backoff base
     node = next(c for c in describe(root)["children"] if c["name"] == "a")
     assert node["restarts"] == 1 and node["state"] == "running"
     assert node["last_failure"]["type"] == "Crash"
@@ -101,19 +102,19 @@ def test_a_crashed_child_is_restarted_after_a_backoff_and_its_restart_shows_in_d
     assert "actor.crashed" in events and "actor.restarted" in events
 
 
-def test_backoff_doubles_with_each_crash_in_a_row(tree):
+def test_after_an_immediate_first_restart_the_backoff_doubles_with_each_crash_in_a_row(tree):
     journal = []
     root = tree([spec("a", journal)], intensity=Intensity(max_restarts=10, max_seconds=30, backoff_base_s=0.1,
                                                           backoff_max_s=5))
     gaps = []
-    for _ in range(3):
+    for _ in range(4):
         ref = child(root, "a")
         t0 = time.monotonic()
         ref.tell("crash")
-        wait_for(lambda: (r := child(root, "a")) is not None and r is not ref, what="restart")
+        wait_for(lambda: (r := child(root, "a")) is not None and r is not ref, interval_s=0.002, what="restart")
         gaps.append(time.monotonic() - t0)
-    # base * 2^(n-1) * [0.5, 1]: 0.05-0.1, 0.1-0.2, 0.2-0.4 (plus scheduling slack)
-    assert 0.05 <= gaps[0] < 0.2 and 0.1 <= gaps[1] < 0.35 and 0.2 <= gaps[2] < 0.6, gaps
+    # at once, then base * 2^(n-2) * [0.5, 1]: 0.05-0.1, 0.1-0.2, 0.2-0.4 (plus scheduling slack)
+    assert gaps[0] < 0.04 and 0.05 <= gaps[1] < 0.2 and 0.1 <= gaps[2] < 0.35 and 0.2 <= gaps[3] < 0.6, gaps
 
 
 def test_a_temporary_child_is_never_restarted(tree):
@@ -214,3 +215,23 @@ def test_a_restart_whose_start_fails_counts_as_a_crash_and_is_retried(tree):
     wait_for(lambda: len(attempts) >= 3 and child(root, "f") is not None, what="second restart")
     node = next(c for c in describe(root)["children"] if c["name"] == "f")
     assert node["restarts"] == 2 and node["state"] == "running"
+
+
+def test_restart_budgets_are_per_child_so_siblings_crashing_once_each_do_not_escalate(tree):
+    journal = []
+    escalations = []
+    names = [f"c{i}" for i in range(6)]
+    root = tree([spec(n, journal) for n in names], on_escalate=escalations.append,
+                intensity=Intensity(max_restarts=2, max_seconds=30, backoff_base_s=0.05, backoff_max_s=0.1))
+    firsts = {n: child(root, n) for n in names}
+    for ref in firsts.values():
+        ref.tell("crash")          # six crashes in a moment, one per child: a slow database minute
+    wait_for(lambda: all(child(root, n) not in (None, firsts[n]) for n in names), what="all restarted")
+    assert escalations == [] and describe(root)["state"] == "running"
+    # ... while one child crashing past its own budget still escalates (its third exit)
+    for _ in range(2):
+        ref = wait_for(lambda: child(root, "c0"), what="c0")
+        ref.tell("crash")
+        wait_for(lambda: not ref.is_alive(), what="crash")
+    wait_for(lambda: escalations, what="escalation")
+    assert "c0 exited 3 times within 30s (limit 2)" in escalations[0]

@@ -32,9 +32,10 @@ def pool_samples_prune(ctx) -> dict:
 
 
 def orphan_rescue(ctx) -> dict:
-    """Mark runs whose instance stopped heartbeating (killed, crashed, cut off) as interrupted."""
-    stale = ledger.ORPHAN_HEARTBEATS * ctx.config["jobs.heartbeat_s"]
-    rows = ledger.rescue_orphans(ctx.pool, stale)
+    """Mark runs whose instance stopped heartbeating (killed, crashed, cut off) as interrupted;
+    never this node's own runs in flight."""
+    stale = ledger.stale_after(ctx.config)
+    rows = ledger.rescue_orphans(ctx.pool, stale, keep=ctx.own_runs())
     for job, scheduled_at, node in rows:
         logs.event("WARNING", "job.orphan_rescued",
                    f"Job interrupted: {job} ({scheduled_at.isoformat()}) on {node}: no heartbeat for {stale:g}s",

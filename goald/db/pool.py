@@ -9,6 +9,12 @@ broke, instead of handing it to the next greenlet.
 
 Connections are opened with a connect timeout (enforced here: libpq does not time out an
 asynchronous connect under psycogreen), a server-side statement_timeout and application_name.
+A checkout may ask for autocommit (a one-statement write then costs one round trip instead of
+three: BEGIN, the statement, COMMIT) and for a shorter statement timeout (a job's statements must
+not outlive the job's own timeout); both are put back for the next user.
+
+`transient(e)` tells the errors worth retrying (the server went away, restarted, refused a
+connection, or the pool had nothing free) from those that a retry cannot fix (a missing table).
 """
 from __future__ import annotations
 
@@ -41,6 +47,12 @@ class DatabaseUnavailable(Exception):
     """A new connection could not be opened (server down, wrong DSN, connect timeout)."""
 
 
+def transient(e: BaseException) -> bool:
+    """True for database trouble that may pass by itself: a dropped or refused connection, a server
+    shutting down or restarting, a cancelled statement, an exhausted pool."""
+    return isinstance(e, (PoolTimeout, DatabaseUnavailable, psycopg2.OperationalError, psycopg2.InterfaceError))
+
+
 class CountingCursor(ext.cursor):
     """Counts every statement it sends on its connection (`conn.queries`)."""
 
@@ -64,6 +76,7 @@ class CountingConnection(ext.connection):
         super().__init__(*args, **kwargs)
         self.queries = 0
         self.cursor_factory = CountingCursor
+        self.statement_timeout_ms: int | None = None   # the session's value, as goald last set it
 
 
 @dataclass(frozen=True)
@@ -115,20 +128,24 @@ class Pool:
 
     # --- public ---------------------------------------------------------------------------
 
-    def connection(self, timeout_s: float | None = None) -> _Checkout:
-        """Check out a connection for the `with` block; commit or roll back is the caller's.
+    def connection(self, timeout_s: float | None = None, *, autocommit: bool = False,
+                   statement_timeout_ms: int | None = None) -> _Checkout:
+        """Check out a connection for the `with` block; commit or roll back is the caller's
+        (with `autocommit=True` every statement commits by itself).
 
         On a normal exit an open transaction is rolled back (never leaked into the next user).
         An exception from the block rolls back too; a BaseException (gevent.Timeout,
         GreenletExit) or a broken connection discards it, because an interrupted query leaves
-        the connection in an unknown state.
+        the connection in an unknown state. `statement_timeout_ms` (lower than the pool's) bounds
+        every statement of this checkout; the next checkout gets the pool's value back.
         """
-        return _Checkout(self, self.timeout_s if timeout_s is None else timeout_s, True)
+        return _Checkout(self, self.timeout_s if timeout_s is None else timeout_s, True, autocommit,
+                         statement_timeout_ms)
 
     def observer_connection(self, timeout_s: float | None = None) -> _Checkout:
         """Like `connection()`, but left out of the peak (`take_peak`): for the pool monitor, whose
         own sample write must not show up as load in the next sample."""
-        return _Checkout(self, self.timeout_s if timeout_s is None else timeout_s, False)
+        return _Checkout(self, self.timeout_s if timeout_s is None else timeout_s, False, False, None)
 
     def stats(self) -> PoolStats:
         total = self._active + len(self._idle)
@@ -219,7 +236,20 @@ class Pool:
             reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise DatabaseUnavailable(f"could not connect to {mask_dsn(self.dsn)}: {reason}") from None
         self._counters["opened"] += 1
+        conn.statement_timeout_ms = self.statement_timeout_ms
         return conn
+
+    def _set_statement_timeout(self, conn: CountingConnection, ms: int) -> None:
+        """Set the session's statement_timeout outside any transaction (so no rollback undoes it)."""
+        if conn.statement_timeout_ms == ms:
+            return
+        conn.autocommit = True
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT set_config('statement_timeout', %s, false)", (str(ms),))
+        finally:
+            conn.autocommit = False
+        conn.statement_timeout_ms = ms
 
     def _checkin(self, conn: CountingConnection, *, reusable: bool, counted: bool = True) -> None:
         self._active -= 1
@@ -252,17 +282,36 @@ class Pool:
 class _Checkout:
     """The context manager `Pool.connection()` returns (a class: cheaper than a generator)."""
 
-    __slots__ = ("pool", "timeout_s", "conn", "counted")
+    __slots__ = ("pool", "timeout_s", "conn", "counted", "autocommit", "statement_timeout_ms")
 
-    def __init__(self, pool: Pool, timeout_s: float, counted: bool):
+    def __init__(self, pool: Pool, timeout_s: float, counted: bool, autocommit: bool,
+                 statement_timeout_ms: int | None):
         self.pool, self.timeout_s, self.conn, self.counted = pool, timeout_s, None, counted
+        self.autocommit, self.statement_timeout_ms = autocommit, statement_timeout_ms
 
     def __enter__(self) -> CountingConnection:
-        self.conn = self.pool._checkout(self.timeout_s, self.counted)
-        return self.conn
+        conn = self.pool._checkout(self.timeout_s, self.counted)
+        try:
+            wanted = self.pool.statement_timeout_ms
+            if self.statement_timeout_ms is not None and (wanted == 0 or 0 < self.statement_timeout_ms < wanted):
+                wanted = self.statement_timeout_ms
+            self.pool._set_statement_timeout(conn, wanted)
+            conn.queries = 0
+            if self.autocommit:
+                conn.autocommit = True
+        except BaseException as e:
+            self.pool._checkin(conn, reusable=isinstance(e, Exception) and not conn.closed, counted=self.counted)
+            raise
+        self.conn = conn
+        return conn
 
     def __exit__(self, exc_type, exc, tb) -> None:
         conn, self.conn = self.conn, None
+        if self.autocommit and not conn.closed:
+            try:
+                conn.autocommit = False
+            except Exception:
+                pass  # a broken connection: _checkin discards it
         # An Exception rolls back and keeps the connection; a BaseException discards it.
         self.pool._checkin(conn, reusable=exc_type is None or issubclass(exc_type, Exception),
                            counted=self.counted)

@@ -27,6 +27,7 @@ from goald.redact import mask_dsn
 # pg_advisory_lock key owned by goald's migration runner ("goald" in ASCII, as a bigint).
 LOCK_KEY = 0x676F616C64
 DEFAULT_LOCK_WAIT_S = 300.0
+LOCK_POLL_FIRST_S, LOCK_POLL_MAX_S = 0.05, 1.0
 
 SCHEMA_MIGRATIONS = """
 CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -114,15 +115,23 @@ def _connect(dsn: str, connect_timeout_s: float):
 
 
 def _lock(conn, lock_wait_s: float) -> None:
+    """Take the session lock, polling with pg_try_advisory_lock rather than waiting inside
+    pg_advisory_lock: a waiting statement holds a snapshot, and CREATE INDEX CONCURRENTLY in the
+    holder's migration waits for every older snapshot of the database, so a blocked waiter would
+    deadlock with it. Between polls this connection holds nothing (autocommit)."""
+    deadline = time.monotonic() + lock_wait_s
+    delay = LOCK_POLL_FIRST_S
     with conn.cursor() as cur:
-        cur.execute("SET lock_timeout = %s", (f"{int(lock_wait_s * 1000)}ms",))
-        try:
-            cur.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
-        except psycopg2.errors.LockNotAvailable:
-            raise MigrationError(
-                f"another process held the migration lock for over {lock_wait_s:g} s; is a migration "
-                f"still running? (pg_locks: locktype advisory, objid {LOCK_KEY & 0xFFFFFFFF})") from None
-        cur.execute("SET lock_timeout = 0")
+        while True:
+            cur.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,))
+            if cur.fetchone()[0]:
+                return
+            if time.monotonic() >= deadline:
+                raise MigrationError(
+                    f"another process held the migration lock for over {lock_wait_s:g} s; is a migration "
+                    f"still running? (pg_locks: locktype advisory, objid {LOCK_KEY & 0xFFFFFFFF})")
+            time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+            delay = min(delay * 2, LOCK_POLL_MAX_S)
 
 
 def _unlock(conn) -> None:
