@@ -5,12 +5,14 @@ The mix (bench/stagger_jobs.py): the seeds' eight jobs at the seeds' offsets (:0
 :30 Scheduled Notifications, :40 Telegram Settlement, :45 Live Stats Sync) with the seeds'
 durations: seven DB jobs that hold a pooled connection and a transaction for 39-50 ms (an UPDATE,
 then pg_sleep for the rest: 46/42/39 ms from the seeds, 45/44/48/50 ms chosen for the four whose
-duration the seeds do not give) and Live Stats Sync, 19.4 s of (simulated) provider API calls that
-holds no connection, so it is not a DB job for `goald kpi`. `--live-stats-db` adds one short write
-at its end: `goald kpi` then counts it as a DB job for its whole 19.4 s, from :45 to :04 of the next
-minute, overlapping Referral Tier 2 at :00, so peak concurrent DB jobs reads 2 with stagger on
-although no two jobs ever hold connections at once (the kpi's DB concurrency is per run, not per
-connection held).
+duration the seeds do not give) and Live Stats Sync, 19.4 s that write to the database as in
+production: 20 live matches, for each a (simulated) provider call for the statistics that changed
+(at most --provider-concurrency calls in flight) and a short upsert through the pool that keeps
+known values. It runs from :45 to :04 of the next minute, overlapping Referral Tier 2 at :00, but
+holds a connection only for its upserts (a few ms each; with the defaults none falls in Referral
+Tier 2's 46 ms), so `goald kpi`, which counts concurrent DB jobs from the connection-held time each
+run records (job_runs.db_spans), sees one DB job at a time with stagger on. (Before db_spans, the
+kpi counted a run that queried at all as a DB job for its whole length: this mix then read 2.)
 
 CADENCE IS COMPRESSED: the seeds run Badge Auto-Unlock and Prediction Matcher every 5 minutes and
 Stuck Match Finisher and Telegram Settlement every 10, so a faithful phase would need 10 minutes
@@ -26,23 +28,29 @@ between samples, so a 50 ms burst is seen):
 1. stagger off (GOALD_JOBS_STAGGER_ENABLED=false): every offset becomes 0, all eight start at :00;
 2. stagger on (GOALD_JOBS_STAGGER_ENABLED=true): each job at its offset.
 Each process runs from its `goald.ready` log line; its phase is the window [since, until) of
---minutes whole minutes starting --settle-s after ready, and it is stopped with SIGTERM one second
-after `until` (warm stop: a Live Stats Sync in flight finishes, exit code 0 is checked). goald's own
-maintenance jobs (orphan_rescue, ledger_prune, pool_samples_prune) are disabled, so the ledger holds
-the eight-job mix only. Each phase is then read back with `goald kpi --since <since> --until <until>
+--minutes whole minutes from the first minute boundary at least --settle-s after ready, and it is
+stopped with SIGTERM one second before `until`, once every occurrence of the window has started
+(warm stop: a Live Stats Sync in flight finishes, exit code 0 is checked). Whole minutes, because
+goald runs each job once per period (the minute, before its offset): a minute the first phase ran
+at :00 with stagger off is not run again at its offsets by the second (skipped_lock), so the first
+phase stops before the minute after its window and the second starts at a later minute. goald's
+own maintenance jobs (orphan_rescue, ledger_prune, pool_samples_prune) are disabled, so the ledger
+holds the eight-job mix only. Each phase is then read back with `goald kpi --since <since> --until <until>
 --json` (a subprocess, as an operator would run it): runs, peak concurrent jobs, peak concurrent DB
-jobs (runs with queries_issued > 0), pool utilization max (high-water marks) and mean (samples),
-distinct start seconds, success rate and the seven DB jobs' mean duration (weighted by runs). The ledger is read directly
-too, as a cross-check of the kpi: every expected occurrence ran and succeeded, the peaks recomputed
-from started_at/finished_at, and how late each run started (started_at - scheduled_at).
+jobs (runs holding a connection at the same instant), pool utilization max (high-water marks) and
+mean (samples), distinct start seconds, success rate and the seven DB jobs' mean duration (weighted
+by runs). The ledger is read directly too, as a cross-check of the kpi: every expected occurrence
+ran and succeeded, the peaks recomputed from started_at/finished_at and db_spans, how late each run
+started (started_at - scheduled_at), and how long and in how many stretches Live Stats Sync held
+connections.
 
 Targets (the issue), with stagger on: peak concurrent DB jobs <= 1 and peak pool utilization < 40 %.
 What the pool figures count: every connection checked out of goald's pool, not only the jobs'.
 A DB job takes two at its start (its own, and the ledger's started_at stamp written by the run's
 heartbeat greenlet at the same moment), so one DB job alone shows as 2/pool_max; Live Stats Sync's
-heartbeat (every 5 s) can add a third when it lands on a job. The pool monitor's own sample INSERT
-is also counted in the next sample's high-water mark (see the report), so the kpi's max is never
-below 1/pool_max. With pool_max 8, stagger on measures 2/8 = 25 % and 3/8 = 37.5 % is still under
+heartbeat (every 5 s) or upserts (up to --provider-concurrency at once) can add to it when they
+land on a job. The pool monitor's own sample INSERT is also counted in the next sample's high-water
+mark (see the report), so the kpi's max is never below 1/pool_max. With pool_max 8, stagger on measures 2/8 = 25 % and 3/8 = 37.5 % is still under
 the target. The baseline's burst at :00 wants about 11 connections (measured with --pool-max 20:
 55 %), so with 8 it saturates the pool (100 %, greenlets wait); the seeds' 80-95 % peaks
 correspond to a pool of 12-13.
@@ -52,9 +60,9 @@ succeeding, goald not exiting 0), since a run that did not happen would flatter 
 baseline is shown against the seeds' (80-95 % pool peaks, 8 concurrent jobs) for context.
 
 Run:  python bench/stagger_effect.py [--dsn URL] [--minutes 3] [--pool-max 8] [--settle-s 2]
-          [--cadence compressed|seeds] [--live-stats-s 19.4] [--live-stats-db] [--keep] [--json]
+          [--cadence compressed|seeds] [--live-stats-s 19.4] [--provider-concurrency 2] [--keep] [--json]
 --dsn is a maintenance database URL (default $GOALD_BENCH_DATABASE_URL, else
-postgresql://postgres@127.0.0.1:5432/postgres). About 2 x (--minutes + 0.5) minutes in all.
+postgresql://postgres@127.0.0.1:5432/postgres). About 2 x (--minutes + 1) minutes in all.
 Exit status 1 when a target fails or a phase is invalid, 2 when the bench itself cannot run.
 """
 from __future__ import annotations
@@ -156,7 +164,7 @@ def child_env(args, dsn: str, stagger: bool, config_path: str) -> dict:
         "GOALD_NODE_NAME": f"bench-stagger-{'on' if stagger else 'off'}",
         "STAGGER_BENCH_CADENCE": args.cadence,
         "STAGGER_BENCH_LIVE_STATS_S": str(args.live_stats_s),
-        "STAGGER_BENCH_LIVE_STATS_DB": "1" if args.live_stats_db else "0",
+        "STAGGER_BENCH_PROVIDER_CONCURRENCY": str(args.provider_concurrency),
     })
     for job in MAINTENANCE_JOBS:
         env[f"GOALD_JOB_{job.upper()}_ENABLED"] = "false"
@@ -209,11 +217,11 @@ def run_phase(args, label: str, stagger: bool, dsn: str, workdir: str) -> dict:
                                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
     try:
         wait_ready(proc, log_path)
-        since = math.ceil(time.time()) + args.settle_s
+        since = math.ceil((time.time() + args.settle_s) / 60) * 60    # a whole period (module doc)
         until = since + args.minutes * 60
         log(f"stagger {label}: goald (pid {proc.pid}) ready; window {hms(since)}-{hms(until)} UTC "
-            f"({args.minutes} min), stopping at {hms(until + 1)}")
-        sleep_until(until + 1)
+            f"({args.minutes} min), stopping at {hms(until - 1)}")
+        sleep_until(until - 1)
         if proc.poll() is not None:
             raise BenchError(f"goald exited with {proc.returncode} during the phase; its log ends:\n{tail(log_path)}")
         stop_at = time.time()
@@ -266,6 +274,14 @@ def peak_overlap(intervals: list[tuple[float, float]]) -> int:
     return best
 
 
+def held_stretches(row) -> list[tuple[float, float]]:
+    """When a ledger row's run held a connection, in epoch seconds: its db_spans, or (a row without
+    them) the whole run when it issued queries, as `goald kpi` counts them."""
+    if row[9] is None:
+        return [(row[3], row[4])] if row[5] > 0 else []
+    return [(row[9][i] / 1e6, row[9][i + 1] / 1e6) for i in range(0, len(row[9]) - 1, 2)]
+
+
 def ledger_check(dsn: str, phase: dict, args) -> dict:
     since, until = phase["since"], phase["until"]
     conn = psycopg2.connect(dsn)
@@ -273,7 +289,8 @@ def ledger_check(dsn: str, phase: dict, args) -> dict:
         with conn.cursor() as cur:
             cur.execute(
                 "SELECT job, outcome, extract(epoch FROM scheduled_at)::float8, extract(epoch FROM started_at)::float8,"
-                "       extract(epoch FROM finished_at)::float8, coalesce(queries_issued, 0), duration_ms, offset_s, staggered "
+                "       extract(epoch FROM finished_at)::float8, coalesce(queries_issued, 0), duration_ms, offset_s, staggered, "
+                "       db_spans "
                 "FROM job_runs WHERE scheduled_at >= %s AND scheduled_at < %s ORDER BY scheduled_at, job",
                 (datetime.fromtimestamp(since, tz=UTC), datetime.fromtimestamp(until, tz=UTC)))
             rows = cur.fetchall()
@@ -302,7 +319,8 @@ def ledger_check(dsn: str, phase: dict, args) -> dict:
             "late_ms_max": round(max(late), 1) if late else None,
         }
     spans = [(r[3], r[4]) for r in started if r[4] is not None]
-    db_spans = [(r[3], r[4]) for r in started if r[4] is not None and r[5] > 0]
+    held = [h for r in started if r[4] is not None for h in held_stretches(r)]
+    live = [held_stretches(r) for r in started if r[0] == stagger_jobs.LIVE_STATS[0] and r[9] is not None]
     late_all = [(r[3] - r[2]) * 1000 for r in started]
     db_durations = [r[6] for r in started if r[0] in DB_JOBS and r[6] is not None]   # the seven, as the table
     missing = {j: v["expected"] - v["succeeded"] for j, v in per_job.items()
@@ -313,11 +331,15 @@ def ledger_check(dsn: str, phase: dict, args) -> dict:
         "expected_runs": sum(v["expected"] for j, v in per_job.items() if j in ALL_JOBS),
         "succeeded": sum(1 for r in started if r[1] == "succeeded"),
         "not_succeeded": missing, "unexpected_jobs": unexpected,
-        "peak_concurrent": peak_overlap(spans), "peak_db_concurrent": peak_overlap(db_spans),
+        "peak_concurrent": peak_overlap(spans), "peak_db_concurrent": peak_overlap(held),
         "distinct_start_seconds": len({math.floor(r[3]) % 60 for r in started}),
         "db_duration_ms_mean": round(statistics.fmean(db_durations), 1) if db_durations else None,
         "late_ms": {"median": round(statistics.median(late_all), 1) if late_all else None,
                     "max": round(max(late_all), 1) if late_all else None},
+        "live_stats_held": {"runs": len(live),
+                            "ms_mean": round(statistics.fmean(sum(e - s for s, e in h) * 1000 for h in live), 1)
+                            if live else None,
+                            "stretches_mean": round(statistics.fmean(len(h) for h in live), 1) if live else None},
         "pool": {"samples": samples, "max_active": max_active, "peak_connections": int(peak_conns or 0),
                  "utilization_max": float(util_max) if util_max is not None else None,
                  "utilization_mean": round(float(util_mean), 1) if util_mean is not None else None,
@@ -389,6 +411,11 @@ def ms(v) -> str:
     return "-" if v is None else f"{v:.1f} ms"
 
 
+def held_line(h: dict) -> str:
+    """Live Stats Sync's mean connection-held time per run and its stretches (db_spans pairs)."""
+    return "-" if h["ms_mean"] is None else f"{h['ms_mean']:.1f} ms / {h['stretches_mean']:g} str."
+
+
 def render(res: dict) -> str:
     c, off, on = res["config"], res["phases"]["off"], res["phases"]["on"]
     fo, fn, lo, ln = off["figures"], on["figures"], off["ledger"], on["ledger"]
@@ -398,8 +425,8 @@ def render(res: dict) -> str:
         f"stagger effect: the seeds' 8-job mix, stagger off then on, {c['minutes']} min each, server {c['server']}",
         f"  cadence {cadence}; offsets and durations the seeds'",
         (f"  pool_max {c['pool_max']} (pool_min 1), pool sampled every 0.5 s (peak = high-water mark between "
-         f"samples); Live Stats Sync {c['live_stats_s']:g} s, "
-         f"{'one DB write at its end' if c['live_stats_db'] else 'no DB'}"),
+         f"samples); Live Stats Sync {c['live_stats_s']:g} s: {stagger_jobs.LIVE_MATCHES} provider calls "
+         f"({c['provider_concurrency']} in flight), an upsert after each"),
         "",
         f"  {'read back with goald kpi':34s} {'stagger off':>18s} {'stagger on':>18s}",
     ]
@@ -420,6 +447,7 @@ def render(res: dict) -> str:
     row("the 7 DB jobs' mean duration", ms(fo["db_duration_ms_mean"]), ms(fn["db_duration_ms_mean"]))
     row("start lateness median / max (ledger)", f"{lo['late_ms']['median']} / {lo['late_ms']['max']} ms",
         f"{ln['late_ms']['median']} / {ln['late_ms']['max']} ms")
+    row("Live Stats Sync holding (ledger)", held_line(lo["live_stats_held"]), held_line(ln["live_stats_held"]))
     lines += ["", "  start seconds: off " + "  ".join(f":{int(s):02d}×{n}" for s, n in fo["start_seconds"].items())
               + " | on " + "  ".join(f":{int(s):02d}×{n}" for s, n in fn["start_seconds"].items()), ""]
     lines.append(f"  {'job (mean duration, kpi)':34s} {'off':>18s} {'on':>18s}")
@@ -454,13 +482,15 @@ def main(argv=None) -> int:
     ap.add_argument("--cadence", choices=("compressed", "seeds"), default="compressed",
                     help="compressed: every job every minute (default); seeds: */5 and */10 as in the seeds")
     ap.add_argument("--live-stats-s", type=float, default=19.4, help="Live Stats Sync's duration (default 19.4)")
-    ap.add_argument("--live-stats-db", action="store_true",
-                    help="Live Stats Sync writes once to the database at its end (then it is a DB job)")
+    ap.add_argument("--provider-concurrency", type=int, default=2,
+                    help=f"Live Stats Sync's provider calls in flight, 1-{stagger_jobs.LIVE_MATCHES} (default 2)")
     ap.add_argument("--keep", action="store_true", help="keep the bench database and goald's logs")
     ap.add_argument("--json", action="store_true", help="print one JSON object (raw numbers, kpi reports)")
     args = ap.parse_args(argv)
     if args.minutes < 1:
         ap.error("--minutes must be at least 1")
+    if not 1 <= args.provider_concurrency <= stagger_jobs.LIVE_MATCHES:
+        ap.error(f"--provider-concurrency must be 1-{stagger_jobs.LIVE_MATCHES}")
     if args.cadence == "seeds" and args.minutes < 10:
         log("warning: --cadence seeds with fewer than 10 minutes: some jobs may not fire in a phase")
     maintenance = args.dsn or os.environ.get("GOALD_BENCH_DATABASE_URL") or DEFAULT_DSN
@@ -473,7 +503,7 @@ def main(argv=None) -> int:
         create_database(maintenance, dbname)
         created = True
         prepare_schema(dsn)
-        log(f"database {dbname} created; logs in {workdir}; about {2 * (args.minutes + 0.5):.0f} minutes")
+        log(f"database {dbname} created; logs in {workdir}; about {2 * (args.minutes + 1):.0f} minutes")
         phases = {}
         for key, stagger in (("off", False), ("on", True)):
             phase = run_phase(args, key, stagger, dsn, workdir)
@@ -507,7 +537,7 @@ def main(argv=None) -> int:
     valid = not phases["off"]["invalid"] and not phases["on"]["invalid"]
     res = {
         "config": {"minutes": args.minutes, "pool_max": args.pool_max, "cadence": args.cadence,
-                   "live_stats_s": args.live_stats_s, "live_stats_db": args.live_stats_db,
+                   "live_stats_s": args.live_stats_s, "provider_concurrency": args.provider_concurrency,
                    "pool_monitor_interval_s": 0.5, "server": mask_dsn(maintenance), "database": dbname,
                    "kept": args.keep},
         "phases": {k: {kk: vv for kk, vv in p.items() if kk != "log" or args.keep} for k, p in phases.items()},

@@ -2,23 +2,34 @@
 
 Owns the KPI report over a half-open window [since, until) of job_runs.scheduled_at,
 job_lock_skips.scheduled_at and pool_samples.sampled_at: per-job outcomes, durations, offsets and
-lock skips; how many runs overlapped at once (all, and those that queried the database); the
-second-of-minute the runs started at; same-job overlaps; pool utilization. `render_text` turns
-the report into the operator's table with the seeds' KPI thresholds marked.
+lock skips; how many runs overlapped at once, and how many of them held a database connection at
+once; the second-of-minute the runs started at; same-job overlaps; pool utilization. `render_text`
+turns the report into the operator's table with the seeds' KPI thresholds marked.
+
+Concurrent DB jobs (`peak_db_concurrent`, "using the database" in the text) is the most runs that
+held at least one pooled connection at the same instant, from the connection-held stretches each
+run records (job_runs.db_spans, migration 0004; a stretch counts within its run's start and end):
+a 19 s run that writes once at its end is a DB job for those few milliseconds, not for 19 s. Rows
+whose db_spans is NULL (written before 0004) keep the older approximation: the whole run counts
+when it issued queries (queries_issued > 0). db_spans '{}' is a run that never touched the
+database. Same key as before 0004, when it counted whole runs for every row.
 
 Read-only: SELECTs only, in one READ ONLY repeatable-read snapshot when the connection is idle on
 entry (that transaction is rolled back at the end). Counts and percentiles are SQL aggregates; the
 concurrency figures come from one pass over the started runs streamed in start order (a
-server-side cursor: memory holds only the runs still open), so a million-row ledger takes seconds.
+server-side cursor: memory holds only the runs still open). A run's stretches are parsed and swept
+only where it overlaps another run (alone, a run can only make the DB figure 1), so a million-row
+ledger takes seconds.
 """
 from __future__ import annotations
 
 import heapq
 import re
+from bisect import bisect_right
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
-from psycopg2.extensions import TRANSACTION_STATUS_IDLE
+from psycopg2.extensions import LONGINTEGERARRAY, TRANSACTION_STATUS_IDLE
 
 OUTCOMES = ("running", "succeeded", "failed", "timed_out", "skipped_overlap", "skipped_lock",
             "skipped_disabled", "missed", "interrupted")           # job_runs' CHECK list
@@ -45,17 +56,19 @@ FROM job_runs WHERE {_WINDOW} GROUP BY job"""
 LOCK_SKIPS_SQL = f"SELECT job, count(*) FROM job_lock_skips WHERE {_WINDOW} GROUP BY job"
 
 # The started runs in start order, times in µs since the epoch (exact, cheap to compare). A run
-# occupies [started_at, end); one still 'running' ends at min(until, now).
+# occupies [started_at, end); one still 'running' ends at min(until, now). db_spans comes as text,
+# parsed only for the runs that overlap another (see _held).
 RUNS_SQL = f"""
 SELECT (extract(epoch FROM started_at) * 1000000)::int8,
        (extract(epoch FROM CASE WHEN outcome = 'running'
                                 THEN greatest(started_at, least(%(until)s, now()))
                                 ELSE coalesce(finished_at, started_at + duration_ms * interval '1 millisecond',
                                               started_at) END) * 1000000)::int8,
-       job, coalesce(queries_issued, 0) > 0
+       job, db_spans::text, coalesce(queries_issued, 0) > 0
 FROM job_runs WHERE {_WINDOW} AND started_at IS NOT NULL ORDER BY started_at"""
 SWEEP_BATCH = 20_000
-US = {"second": 1_000_000, "minute": 60_000_000}
+SECOND, MINUTE = 1_000_000, 60_000_000
+US = {"second": SECOND, "minute": MINUTE}
 
 # The max is the pool's high-water mark between samples (peak_utilization, since migration 0003),
 # so bursts shorter than the sampling interval count; the mean and p95 are of the samples themselves.
@@ -140,39 +153,131 @@ def _job(job: str, outcomes: dict, lock_skips: int, mean=None, p95=None, top=Non
             "lock_skips": lock_skips, "staggered_runs": staggered, "offsets": list(offsets)}
 
 
+def _held(s: int, e: int, spans: str | None, queried: bool) -> list[int]:
+    """When a run held a connection, flattened [start, end, ...] in time order: its db_spans as
+    recorded (disjoint, in order; else sorted and merged), or the whole run for a NULL db_spans
+    with queries (module docstring). Parts outside [s, e) are left to the callers to clip."""
+    if spans is None:
+        return [s, e] if queried else []
+    flat = LONGINTEGERARRAY(spans, None)
+    if len(flat) % 2 == 0 and flat == sorted(flat):
+        return flat
+    merged: list[int] = []
+    for a, b in sorted(pair for pair in zip(flat[0::2], flat[1::2]) if pair[0] < pair[1]):
+        if merged and a <= merged[-1]:
+            merged[-1] = max(merged[-1], b)
+        else:
+            merged += [a, b]
+    return merged
+
+
+def _cover(flat: list[int], w0: int, w1: int, out: list) -> None:
+    """Push the non-empty parts of `flat` inside [w0, w1) onto the heap `out`, as (start, end)."""
+    for i in range(bisect_right(flat, w0) // 2 * 2, len(flat), 2):
+        a, b = flat[i], flat[i + 1]
+        if a >= w1:
+            break
+        if a < b:
+            heapq.heappush(out, (a if a > w0 else w0, b if b < w1 else w1))
+
+
+class _Leader:
+    """The open run ending last, once another run overlapped it: what it held, and up to when
+    its parts are pushed already."""
+    __slots__ = ("e", "flat", "covered")
+
+    def __init__(self, e: int, flat: list[int], covered: int):
+        self.e, self.flat, self.covered = e, flat, covered
+
+    def cover(self, w0: int, w1: int, out: list) -> None:
+        start = max(w0, self.covered)
+        if start < w1:
+            self.covered = w1
+            _cover(self.flat, start, w1, out)
+
+
 class _Sweep:
-    """One pass over the started runs in start order. Each kind of concurrency keeps a heap of the
-    end times of the runs still open; a run ending exactly when another starts is no overlap.
-    Starts per second and per minute are runs of equal buckets, since the stream is ordered."""
+    """One pass over the started runs in start order. A heap of the end times of the runs still
+    open; a run ending exactly when another starts is no overlap. Starts per second and per minute
+    are runs of equal buckets, since the stream is ordered.
+
+    DB concurrency can exceed 1 only where two or more runs are open, so only there are the runs'
+    connection-held parts swept, exactly (a heap of parts waiting for their start, a heap of the
+    held parts' ends); elsewhere a run alone makes 1, first at the earliest instant any run held a
+    connection. Covering a run over [w0, w1) pushes its parts there. When a run arrives while
+    others are open, all of those but the one ending last (the leader) are covered to their ends
+    already; the newcomer and the leader are covered to the earlier of their two ends, and the one
+    ending later leads. Runs arrive in start order and hold connections only within their own run,
+    so a waiting part is swept once the stream has passed its start."""
 
     def __init__(self):
-        self.open = {"all": [], "db": []}
+        self.open: list[int] = []
+        self.leader: tuple | _Leader | None = None    # the open run ending last (tuple: lone so far)
+        self.pieces: list[tuple[int, int]] = []       # (start, end) not swept yet
+        self.held: list[int] = []                     # ends of the pieces being held
+        self.first_held: int | None = None
         self.open_by_job: dict[str, list[int]] = {}
         self.peak = dict.fromkeys(("all", "db", "second", "minute"), (0, None))   # (n, at µs)
         self.bucket = dict.fromkeys(US, (None, 0))                                 # (bucket, n)
         self.same_job_pairs = 0
         self.seconds = Counter()
 
-    def add(self, s: int, e: int, job: str, db: bool) -> None:
-        for unit, size in US.items():
-            self._count_start(unit, s // size, size)
-        self.seconds[s // US["second"] % 60] += 1
+    def add(self, s: int, e: int, job: str, spans: str | None, queried: bool) -> None:
+        second = s // SECOND
+        self._count_start("second", second, SECOND)
+        self._count_start("minute", s // MINUTE, MINUTE)
+        self.seconds[second % 60] += 1
         if e <= s:
             return                      # zero length: occupies no instant
-        self._occupy("all", s, e)
-        if db:
-            self._occupy("db", s, e)
+        if self.pieces and self.pieces[0][0] <= s:
+            self._sweep_held(s)
+        _expire(self.open, s)
+        if self.first_held is None or s < self.first_held:
+            self._first_held(s, e, spans, queried)
+        if self.open:
+            self._overlap(s, e, spans, queried)
+        else:
+            self.leader = (s, e, spans, queried)
+        heapq.heappush(self.open, e)
+        if len(self.open) > self.peak["all"][0]:
+            self.peak["all"] = (len(self.open), s)
         mine = self.open_by_job.setdefault(job, [])
         _expire(mine, s)
         self.same_job_pairs += len(mine)
         heapq.heappush(mine, e)
 
-    def _occupy(self, kind: str, s: int, e: int) -> None:
-        heap = self.open[kind]
-        _expire(heap, s)
-        heapq.heappush(heap, e)
-        if len(heap) > self.peak[kind][0]:
-            self.peak[kind] = (len(heap), s)
+    def finish(self) -> None:
+        if self.pieces:
+            self._sweep_held(max(a for a, _ in self.pieces))
+        if self.peak["db"][0] < 2:
+            self.peak["db"] = (0, None) if self.first_held is None else (1, self.first_held)
+
+    def _first_held(self, s: int, e: int, spans: str | None, queried: bool) -> None:
+        parts: list[tuple[int, int]] = []
+        _cover(_held(s, e, spans, queried), s, e, parts)
+        if parts and (self.first_held is None or parts[0][0] < self.first_held):
+            self.first_held = parts[0][0]
+
+    def _overlap(self, s: int, e: int, spans: str | None, queried: bool) -> None:
+        leader = self.leader
+        if isinstance(leader, tuple):                  # lone until now: covered nowhere yet
+            leader = _Leader(leader[1], _held(*leader), leader[0])
+        until = min(e, leader.e)
+        leader.cover(s, until, self.pieces)
+        flat = _held(s, e, spans, queried)
+        _cover(flat, s, until, self.pieces)
+        self.leader = _Leader(e, flat, until) if e > leader.e else leader
+
+    def _sweep_held(self, until: int) -> None:
+        pieces, held, peak = self.pieces, self.held, self.peak["db"][0]
+        while pieces and pieces[0][0] <= until:
+            a, b = heapq.heappop(pieces)
+            while held and held[0] <= a:
+                heapq.heappop(held)
+            heapq.heappush(held, b)
+            if len(held) > peak:
+                peak = len(held)
+                self.peak["db"] = (peak, a)
 
     def _count_start(self, unit: str, bucket: int, size: int) -> None:
         last, n = self.bucket[unit]
@@ -193,8 +298,9 @@ def _concurrency(conn, params, jobs) -> dict:
     with (conn.cursor() if conn.autocommit else conn.cursor("goald_kpi_runs")) as cur:
         cur.itersize = SWEEP_BATCH
         cur.execute(RUNS_SQL, params)
-        for s, e, job, db in cur:
-            sweep.add(s, e, job, db)
+        for s, e, job, spans, queried in cur:
+            sweep.add(s, e, job, spans, queried)
+    sweep.finish()
     names = {"all": "peak_concurrent", "db": "peak_db_concurrent",
              "second": "peak_starts_per_second", "minute": "peak_starts_per_minute"}
     concurrency = {}

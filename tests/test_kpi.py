@@ -25,17 +25,25 @@ def conn(db_dsn):
 
 
 def add_run(conn, job, scheduled_at, *, offset_s=0, duration_ms=45, outcome="succeeded",
-            started=True, queries=1, staggered=False):
-    """One job_runs row; a started run begins at scheduled_at + offset_s and lasts duration_ms."""
+            started=True, queries=1, staggered=False, held=None):
+    """One job_runs row; a started run begins at scheduled_at + offset_s and lasts duration_ms.
+    `held`: the stretches in which it held a connection, as (from, to) seconds after its start
+    (db_spans; [] is '{}'); None leaves db_spans NULL, as in a ledger from before migration 0004."""
     start = scheduled_at + timedelta(seconds=offset_s) if started else None
     end = start + timedelta(milliseconds=duration_ms) if started and duration_ms is not None \
         and outcome != "running" else None
+    spans = None if held is None else [us(start + timedelta(seconds=t)) for pair in held for t in pair]
     with conn.cursor() as cur:
         cur.execute("""INSERT INTO job_runs (job, scheduled_at, outcome, node, started_at, finished_at,
-                                             duration_ms, offset_s, staggered, queries_issued)
-                       VALUES (%s, %s, %s, 'n1', %s, %s, %s, %s, %s, %s)""",
+                                             duration_ms, offset_s, staggered, queries_issued, db_spans)
+                       VALUES (%s, %s, %s, 'n1', %s, %s, %s, %s, %s, %s, %s::int8[])""",
                     (job, scheduled_at, outcome, start, end, duration_ms if end else None, offset_s,
-                     staggered, queries if started else None))
+                     staggered, queries if started else None, spans))
+
+
+def us(t):
+    """Microseconds since the epoch, as db_spans holds them."""
+    return (t - kpi.EPOCH) // timedelta(microseconds=1)
 
 
 def add_lock_skip(conn, job, scheduled_at):
@@ -94,13 +102,72 @@ def test_a_run_ending_exactly_as_another_starts_does_not_overlap_it(conn):
     assert (c["peak_concurrent"], c["peak_concurrent_at"]) == (2, "2024-05-01T12:00:01+00:00")
 
 
-def test_peak_db_concurrency_counts_only_runs_that_queried_the_database(conn):
-    for i, name in enumerate(JOBS[:5]):
+def test_without_recorded_spans_a_run_that_queried_counts_as_a_db_job_for_its_whole_run(conn):
+    for i, name in enumerate(JOBS[:5]):               # db_spans NULL: a ledger from before 0004
         add_run(conn, name, T0, duration_ms=2000, queries=3 if i < 2 else 0)
     add_run(conn, "later_db_job", T0, offset_s=10, duration_ms=100, queries=5)
     c = report(conn)["concurrency"]
     assert c["peak_concurrent"] == 5
     assert (c["peak_db_concurrent"], c["peak_db_concurrent_at"]) == (2, "2024-05-01T12:00:00+00:00")
+
+
+def test_a_run_without_recorded_spans_overlaps_every_connection_stretch_inside_it(conn):
+    add_run(conn, "old_row", T0, duration_ms=2000, queries=3)                    # NULL: all 2 s
+    add_run(conn, "recorded", T0, offset_s=1, duration_ms=500, held=[(0.2, 0.3)])
+    add_run(conn, "old_row_no_queries", T0, offset_s=1, duration_ms=500, queries=0)
+    c = report(conn)["concurrency"]
+    assert c["peak_concurrent"] == 3
+    assert (c["peak_db_concurrent"], c["peak_db_concurrent_at"]) == (2, "2024-05-01T12:00:01.200000+00:00")
+
+
+def test_a_run_holding_a_connection_only_at_its_end_is_no_db_overlap_with_a_run_it_overlaps(conn):
+    # Live Stats Sync from :45 for 19.4 s, writing at its end; Referral Tier 2 at :00 meanwhile.
+    add_run(conn, "live_stats_sync", T0 - timedelta(seconds=15), duration_ms=19_400, held=[(19.3, 19.4)])
+    add_run(conn, "referral_tier2", T0, duration_ms=46, held=[(0.001, 0.045)])
+    rep = report(conn)
+    c = rep["concurrency"]
+    assert (c["peak_concurrent"], c["peak_concurrent_at"]) == (2, "2024-05-01T12:00:00+00:00")
+    assert (c["peak_db_concurrent"], c["peak_db_concurrent_at"]) == (1, "2024-05-01T12:00:00.001000+00:00")
+    assert "using the database 1 at 2024-05-01T12:00:00.001000+00:00" in kpi.render_text(rep)
+
+
+def test_runs_whose_connection_stretches_overlap_count_as_two_db_jobs(conn):
+    # Live Stats Sync upserting every second of its 19.4 s: one upsert lands on Referral Tier 2.
+    add_run(conn, "live_stats_sync", T0 - timedelta(seconds=15), duration_ms=19_400,
+            held=[(t, t + 0.1) for t in range(19)])
+    add_run(conn, "referral_tier2", T0, duration_ms=46, held=[(0.001, 0.045)])
+    add_run(conn, "purge_cache", T0, duration_ms=46, queries=0, held=[])         # no database
+    c = report(conn)["concurrency"]
+    assert c["peak_concurrent"] == 3
+    assert (c["peak_db_concurrent"], c["peak_db_concurrent_at"]) == (2, "2024-05-01T12:00:00.001000+00:00")
+
+
+def test_a_connection_stretch_ending_as_another_begins_does_not_overlap_it(conn):
+    add_run(conn, "a", T0, duration_ms=1000, held=[(0.0, 0.5)])
+    add_run(conn, "b", T0, duration_ms=1000, held=[(0.5, 0.9)])
+    c = report(conn)["concurrency"]
+    assert c["peak_concurrent"] == 2
+    assert (c["peak_db_concurrent"], c["peak_db_concurrent_at"]) == (1, "2024-05-01T12:00:00+00:00")
+
+
+def test_a_long_run_is_checked_against_every_run_that_starts_while_it_runs(conn):
+    add_run(conn, "before", T0 - timedelta(seconds=1), duration_ms=2000, held=[(0.0, 2.0)])
+    add_run(conn, "long", T0, duration_ms=30_000, held=[(20.0, 21.0)])              # outlasts before
+    add_run(conn, "early", T0, offset_s=5, duration_ms=1000, held=[(0.0, 1.0)])      # long not holding
+    add_run(conn, "later", T0, offset_s=20, duration_ms=800, held=[(0.5, 0.6)])      # long holding
+    c = report(conn)["concurrency"]
+    assert (c["peak_db_concurrent"], c["peak_db_concurrent_at"]) == (2, "2024-05-01T12:00:20.500000+00:00")
+
+
+def test_runs_that_never_touched_the_database_do_not_count_as_db_jobs_even_with_queries(conn):
+    for name in JOBS:
+        add_run(conn, name, T0, duration_ms=1000, queries=3, held=[])       # '{}': never held one
+    c = report(conn)["concurrency"]
+    assert c["peak_concurrent"] == 8
+    assert (c["peak_db_concurrent"], c["peak_db_concurrent_at"]) == (0, None)
+    add_run(conn, "writer", T0, duration_ms=1000, held=[(0.25, 0.5)])
+    c = report(conn)["concurrency"]
+    assert (c["peak_db_concurrent"], c["peak_db_concurrent_at"]) == (1, "2024-05-01T12:00:00.250000+00:00")
 
 
 def test_a_run_still_running_occupies_the_rest_of_the_window(conn):
