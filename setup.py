@@ -3,7 +3,9 @@
 `actors/` and `console/` live at the top of the repository (the design card's layout) but are
 installed as `goald.actors` and `goald.console`, never as top-level import names: generic names
 like `console` would squat site-packages. `sql/` ships as the package `goald.sql` so that the
-migrations travel with a non-editable install (`pip install .`).
+migrations travel with a non-editable install (`pip install .`). The operator documentation is
+installed as data files under `<prefix>/share/doc/goald/` (`/opt/goald/share/doc/goald/` for the
+documented venv), where the systemd unit's Documentation= points.
 """
 import re
 from pathlib import Path
@@ -41,6 +43,7 @@ setup(
         "goald.console": ["templates/*", "static/*"],
     },
     include_package_data=False,
+    data_files=[("share/doc/goald", ["docs/operations.md", "docs/configuration.md", "docs/observability.md"])],
     install_requires=[
         "gevent>=24.2",
         # actors/base.py wraps pykka's private _handle_receive (see its docstring): pin the major.
@@ -62,7 +65,8 @@ setup(
         "croniter>=2.0",
     ],
     extras_require={
-        "test": ["pytest>=8"],
+        # import-linter: .ci/run checks the layer contracts in .importlinter (docs/ARCHITECTURE.md).
+        "test": ["pytest>=8", "import-linter>=2.1"],
         # bench/tick_precision.py compares goald's clock with APScheduler 3.x (the Python default).
         "bench": ["APScheduler>=3.10,<4"],
     },

@@ -1,22 +1,24 @@
-"""Loading goald's configuration: defaults, then goald.toml, then environment variables.
+"""Loading goald's configuration: defaults, then goald.toml, then systemd credentials (secrets
+only, goald/credentials.py), then environment variables; each overrides the one before.
 
 Runs in the main greenlet at start-up (and on reload). Everything comes from the table in
 goald/settings.py. Problems never raise half-way: `load()` collects every problem and raises one
-`ConfigError` whose lines each name the key, where it came from (file:line or the variable) and,
-for a typo, the closest valid name; the CLI prints them and exits 2. Legal but unusual values
-become `Config.warnings`, logged at start.
+`ConfigError` whose lines each name the key, where it came from (file:line, the credential's path
+or the variable) and, for a typo, the closest valid name; the CLI prints them and exits 2. Legal
+but unusual values become `Config.warnings`, logged at start.
 """
 from __future__ import annotations
 
 import difflib
 import os
+import pwd
 import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from goald import redact
+from goald import credentials, redact
 from goald.settings import BY_ENV, BY_NAME, SECTIONS, SETTINGS, Setting
 
 CONFIG_ENV = "GOALD_CONFIG"
@@ -46,8 +48,8 @@ class ConfigError(Exception):
 
 @dataclass(frozen=True)
 class Source:
-    kind: str  # "default" | "file" | "env"
-    detail: str = ""  # "goald.toml:12" or "GOALD_DATABASE_POOL_MAX"
+    kind: str  # "default" | "file" | "credential" | "env"
+    detail: str = ""  # "goald.toml:12", "/run/credentials/goald.service/database.url" or "GOALD_DATABASE_POOL_MAX"
 
     def __str__(self) -> str:
         return self.kind if not self.detail else f"{self.kind} ({self.detail})"
@@ -120,12 +122,16 @@ def load(path: str | Path | None = None, environ: Mapping[str, str] | None = Non
     jobs: dict[str, dict[str, tuple[Any, str]]] = {}
     if path is not None:
         _apply_file(path, values, sources, problems, jobs)
+    _apply_credentials(environ, values, sources, problems)
     _apply_env(environ, values, sources, problems)
     _apply_job_env(environ, jobs, problems)
 
     invalid = {s.name for s in SETTINGS if not _check_value(s, values[s.name], sources[s.name], problems, warnings)}
     if values["database.url"]:
         _check_dsn(values["database.url"], sources["database.url"], problems)
+    if values["database.embedded_user"]:
+        _check_embedded_user(values["database.embedded_user"], sources["database.embedded_user"], problems,
+                             warnings)
     if not invalid & {"database.pool_min", "database.pool_max"} and \
             values["database.pool_min"] > values["database.pool_max"]:
         problems.append(
@@ -259,6 +265,17 @@ def _coerce_toml(s: Setting, value: Any) -> Any:
     return value if isinstance(value, str) else None
 
 
+# --- systemd credentials ----------------------------------------------------------------------
+
+def _apply_credentials(environ: Mapping[str, str], values: dict, sources: dict, problems: list[str]) -> None:
+    """$CREDENTIALS_DIRECTORY/<name> for each secret setting: above goald.toml, below the environment."""
+    found, unusable = credentials.read(environ, [s.name for s in SETTINGS if s.secret])
+    problems.extend(unusable)
+    for cred in found:
+        values[cred.name] = cred.value
+        sources[cred.name] = Source("credential", str(cred.path))
+
+
 # --- environment ------------------------------------------------------------------------------
 
 def _apply_env(environ: Mapping[str, str], values: dict, sources: dict, problems: list[str]) -> None:
@@ -357,6 +374,23 @@ def _check_dsn(dsn: str, src: Source, problems: list[str]) -> None:
         reason = redact.redact((str(e).strip().splitlines() or ["invalid dsn"])[0])
         problems.append(f"{_where(src)}: database.url is not a valid PostgreSQL DSN ({reason}); "
                         f"use postgresql://user:password@host:5432/dbname")
+
+
+def _check_embedded_user(name: str, src: Source, problems: list[str], warnings: list[str]) -> None:
+    """As root: an existing user other than root. Not as root: ignored, with a warning."""
+    if os.geteuid() != 0:
+        warnings.append(f"{_where(src)}: database.embedded_user = {name!r} is ignored: goald is not running as "
+                        f"root, so the embedded PostgreSQL runs as the user running goald")
+        return
+    try:
+        uid = pwd.getpwnam(name).pw_uid
+    except KeyError:
+        problems.append(f"{_where(src)}: database.embedded_user = {name!r}: no such user on this system; name an "
+                        f"existing unprivileged user (goald never creates one), or leave it empty for nobody")
+        return
+    if uid == 0:
+        problems.append(f"{_where(src)}: database.embedded_user = {name!r} is root (uid 0), and PostgreSQL does not "
+                        f"run as root; name an unprivileged user, or leave it empty for nobody")
 
 
 def _where(src: Source) -> str:

@@ -26,7 +26,9 @@ def sample_toml() -> str:
     out = [
         "# goald configuration. Every setting is listed with its default value.",
         "# Environment variables override this file (names in each comment); GOALD_* names win over",
-        "# the original system's names. `goald config` shows the effective values and their sources.",
+        "# the original system's names. A secret is better given as a systemd credential of its name",
+        "# (LoadCredential=, docs/operations.md) than written here: a credential overrides this file.",
+        "# `goald config` shows the effective values and their sources.",
         "# Reference: docs/configuration.md",
     ]
     for section, title in SECTIONS.items():
@@ -39,7 +41,7 @@ def sample_toml() -> str:
             if s.unit:
                 meta.append(f"unit: {s.unit}")
             if s.secret:
-                meta.append("secret")
+                meta.append(f"secret; credential: {s.name}")
             out += [f"# {line}" for line in help_lines]
             out += [f"# ({'; '.join(meta)})", f"{s.key} = {_toml_value(s.default)}"]
     out += ["", *JOB_TABLE_SAMPLE]
@@ -64,16 +66,25 @@ def markdown() -> str:
         "",
         "<!-- Generated from goald/settings.py by `goald config --markdown`; a test keeps it in sync. -->",
         "",
-        "goald reads, in order of increasing strength: built-in defaults, the configuration file, then",
-        "environment variables. The file is `$GOALD_CONFIG`, else `./goald.toml`, else",
-        "`/etc/goald/goald.toml` (or `--config PATH`); with none, the defaults apply.",
+        "goald reads, in order of increasing strength: built-in defaults, the configuration file,",
+        "systemd credentials (secrets only), then environment variables. The file is `$GOALD_CONFIG`,",
+        "else `./goald.toml`, else `/etc/goald/goald.toml` (or `--config PATH`); with none, the",
+        "defaults apply.",
         "Every setting answers to `GOALD_<SECTION>_<KEY>`; where the original system had a name for",
         "the same thing (`DATABASE_URL`, `DB_MAX_CONNECTIONS`, ...) it works too, and the `GOALD_*`",
         "name wins when both are set.",
         "",
+        "A secret setting (marked **Secret** below) is also read from the systemd credential named",
+        "after it: for `database.url`, the file `$CREDENTIALS_DIRECTORY/database.url` that the unit's",
+        "`LoadCredential=database.url:/etc/goald/database.url` provides (docs/operations.md, Secrets).",
+        "The value is the file's text without one trailing newline; an empty file counts as absent;",
+        "other files in that directory are ignored. `goald config` shows such a value's source as",
+        "`credential (/run/credentials/goald.service/database.url)`, masked like any secret.",
+        "",
         "An unknown key or variable, a wrong type or an out-of-range value stops goald with exit code 2",
-        "and one line per problem naming the key, where it came from (file:line or variable) and, for",
-        "a typo, the closest valid name. Legal but unusual values are logged as warnings at start.",
+        "and one line per problem naming the key, where it came from (file:line, credential path or",
+        "variable) and, for a typo, the closest valid name. Legal but unusual values are logged as",
+        "warnings at start.",
         "`goald config` prints every effective value and its source (secrets masked);",
         "`goald config --json` does the same for machines; `goald config --sample` prints a complete",
         "goald.toml.",
@@ -86,7 +97,8 @@ def markdown() -> str:
         bounds = s.bounds_text() + (f" {s.unit}" if s.unit and s.bounds_text() else "")
         notes = s.help
         if s.secret:
-            notes += " **Secret**: masked in `goald config` and never logged."
+            notes += (" **Secret**: masked in `goald config` and never logged; also read from the "
+                      f"credential `{s.name}` (`$CREDENTIALS_DIRECTORY/{s.name}`).")
         if s.warn_above is not None:
             notes += f" Warns above {s.warn_above:g} ({s.warn_reason})."
         row = [f"`{s.name}`", s.type.__name__, f"`{default}`",

@@ -1,10 +1,11 @@
 """The one table of goald's settings.
 
 Every setting is declared here once: its dotted name (`section.key` in goald.toml), type, default,
-bounds, the environment variables that override it, help text and whether it is a secret. This
-table drives parsing and validation (goald/config.py), `goald config`, the sample goald.toml
-(`goald config --sample`) and docs/configuration.md (`goald config --markdown`); a test fails when
-the committed goald.toml or doc disagree with it.
+bounds, the environment variables that override it, help text and whether it is a secret (a
+secret is masked, redacted from logs and also read from the systemd credential of its name, see
+goald/credentials.py). This table drives parsing and validation (goald/config.py), `goald config`,
+the sample goald.toml (`goald config --sample`) and docs/configuration.md (`goald config
+--markdown`); a test fails when the committed goald.toml or doc disagree with it.
 
 Environment naming scheme: every setting answers to `GOALD_<SECTION>_<KEY>` (upper case, dots to
 underscores). Where the original system (the seeds) had a variable for the same thing, that name
@@ -87,13 +88,22 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "database.url", str, "",
         "PostgreSQL DSN (postgresql://user:password@host:5432/db). Empty: start the embedded "
-        "PostgreSQL in database.data_dir and stop it when goald stops.",
+        "PostgreSQL in database.data_dir and stop it when goald stops. Under systemd, do not write a "
+        "password here: give the DSN as the credential database.url (docs/operations.md, Secrets).",
         secret=True, legacy_env=("DATABASE_URL",),
     ),
     Setting(
         "database.data_dir", str, "",
         "Directory for goald's own state, including the embedded PostgreSQL cluster (<data_dir>/pg). "
-        "Empty: $STATE_DIRECTORY (systemd), else $XDG_DATA_HOME/goald, else ~/.local/share/goald.",
+        "Empty: $STATE_DIRECTORY (systemd), else /var/lib/goald when goald runs as root, else "
+        "$XDG_DATA_HOME/goald, else ~/.local/share/goald. As root, database.embedded_user must be able "
+        "to traverse every parent of it.",
+    ),
+    Setting(
+        "database.embedded_user", str, "",
+        "When goald runs as root: the existing unprivileged user that runs the embedded PostgreSQL "
+        "(initdb, pg_ctl, postgres), which then requires a password kept in <data_dir>/pg-password. "
+        "Empty: nobody. goald never creates users. Ignored, with a warning, when goald is not root.",
     ),
     Setting(
         "database.pool_max", int, 20,
@@ -181,8 +191,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "jobs.shutdown_timeout_s", float, 30.0,
         "On SIGTERM, how long running jobs may take to finish before they are cancelled and "
-        "recorded as interrupted. A second SIGTERM cancels them at once.",
-        minimum=0, maximum=3600, unit="s",
+        "recorded as interrupted. A second SIGTERM cancels them at once. goald's whole stop takes "
+        "this plus 19 s (actors, embedded PostgreSQL).",
+        minimum=0, maximum=3600, unit="s", warn_above=41,
+        warn_reason="goald's stop would then take longer than the unit's TimeoutStopSec=60s and systemd "
+                    "would kill it mid-drain; raise TimeoutStopSec in a drop-in too (`systemctl edit goald`)",
     ),
     Setting(
         "jobs.heartbeat_s", float, 5.0,
@@ -252,6 +265,8 @@ def _check_table() -> None:
             problems.append(f"{s.name}: default {s.default!r} is not {s.type.__name__}")
         if s.choices and s.default not in s.choices:
             problems.append(f"{s.name}: default {s.default!r} not in choices")
+        if s.secret and s.type is not str:  # masking, redaction and credential files hold text
+            problems.append(f"{s.name}: a secret must be a str setting")
     if len(BY_ENV) != sum(len(s.env_names) for s in SETTINGS):
         problems.append("two settings share an environment variable")
     if problems:

@@ -1,9 +1,11 @@
 """Configuration: one settings table drives parsing, validation, the sample file and the docs."""
+import json
 from pathlib import Path
 
 import pytest
+from support import goald
 
-from goald import config_docs, redact
+from goald import config_docs, exitcodes, redact
 from goald.config import ConfigError, load
 from goald.settings import SETTINGS
 
@@ -157,3 +159,101 @@ def test_a_malformed_database_url_is_a_configuration_error_that_keeps_the_passwo
     [line] = problems_of(env={"GOALD_DATABASE_URL": "postgresql://u:pw-9x8y7z@h/db?sslmod=require"})
     assert line.startswith("GOALD_DATABASE_URL: database.url is not a valid PostgreSQL DSN")
     assert "pw-9x8y7z" not in line
+
+
+# --- systemd credentials ($CREDENTIALS_DIRECTORY/<setting name>) ------------------------------
+
+CRED_DSN = "postgresql://app:cred-pw-4u8k@db.internal:5432/goal"
+
+
+def credentials(tmp_path, **files):
+    """A credentials directory like systemd's, with one file per keyword (dots spelt as __)."""
+    d = tmp_path / "credentials"
+    d.mkdir(exist_ok=True)
+    for name, content in files.items():
+        path = d / name.replace("__", ".")
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content)
+    return {"CREDENTIALS_DIRECTORY": str(d)}
+
+
+def test_a_credential_supplies_the_dsn_without_its_trailing_newline_and_is_masked(tmp_path):
+    env = credentials(tmp_path, database__url=CRED_DSN + "\n")
+    cfg = load(None, env, search=False)
+    assert cfg["database.url"] == CRED_DSN
+    assert cfg.sources["database.url"].kind == "credential"
+    assert cfg.sources["database.url"].detail == str(tmp_path / "credentials" / "database.url")
+    assert cfg.display("database.url") == "postgresql://app:***@db.internal:5432/goal"
+    assert "cred-pw-4u8k" not in str(cfg.as_rows())
+    assert "cred-pw-4u8k" not in redact.redact("FATAL: password cred-pw-4u8k rejected")
+
+
+def test_a_credential_overrides_goald_toml_and_the_environment_overrides_a_credential(tmp_path):
+    p = write(tmp_path, '[database]\nurl = "postgresql://file:file-pw-1@file.host/goal"\n')
+    env = credentials(tmp_path, database__url=CRED_DSN)
+    assert load(p, env)["database.url"] == CRED_DSN
+    assert load(p, {**env, "DATABASE_URL": "postgresql://env:env-pw-2@env.host/goal"})["database.url"] \
+        == "postgresql://env:env-pw-2@env.host/goal"
+    assert load(p, {})["database.url"] == "postgresql://file:file-pw-1@file.host/goal"
+
+
+def test_an_empty_credential_counts_as_absent_so_goald_toml_or_the_default_applies(tmp_path):
+    # The unit's fallback `SetCredential=database.url:\n` when /etc/goald/database.url does not exist.
+    env = credentials(tmp_path, database__url="\n")
+    p = write(tmp_path, '[database]\nurl = "postgresql://file:file-pw-1@file.host/goal"\n')
+    assert load(p, env).sources["database.url"].kind == "file"
+    cfg = load(None, env, search=False)
+    assert cfg["database.url"] == "" and cfg.sources["database.url"].kind == "default"
+
+
+def test_only_secret_settings_are_read_and_other_files_in_the_directory_are_ignored(tmp_path):
+    env = credentials(tmp_path, console__port="9999", node__name="from-credential", other_service_key="x")
+    cfg = load(None, env, search=False)
+    assert cfg["console.port"] == 8080 and cfg["node.name"] == ""
+    assert {src.kind for src in cfg.sources.values()} == {"default"}
+
+
+def test_a_credential_that_exists_but_cannot_be_read_names_its_path_and_what_to_do(tmp_path):
+    env = credentials(tmp_path)
+    (tmp_path / "credentials" / "database.url").mkdir()  # unreadable as a file, even for root
+    [line] = problems_of(env=env)
+    assert line.startswith(f"{tmp_path / 'credentials' / 'database.url'}: cannot read credential database.url:")
+    assert "LoadCredential=database.url:" in line
+
+
+def test_a_credential_that_is_not_utf8_or_spans_several_lines_is_refused_without_its_value(tmp_path):
+    [line] = problems_of(env=credentials(tmp_path, database__url=b"postgresql://a:\xffpw@h/db\n"))
+    assert "database.url is not UTF-8 text" in line
+    [line] = problems_of(env=credentials(tmp_path, database__url=CRED_DSN + "\n\n"))
+    assert "credential database.url has 2 lines" in line and "cred-pw-4u8k" not in line
+
+
+def test_a_malformed_dsn_in_a_credential_names_the_credential_file_and_keeps_the_password_secret(tmp_path):
+    env = credentials(tmp_path, database__url="postgresql://u:pw-c9d8e7@h/db?sslmod=require\n")
+    [line] = problems_of(env=env)
+    assert line.startswith(f"{tmp_path / 'credentials' / 'database.url'}: database.url is not a valid PostgreSQL DSN")
+    assert "pw-c9d8e7" not in line
+
+
+def test_goald_config_shows_the_credential_as_the_source_with_the_secret_masked(tmp_path):
+    env = credentials(tmp_path, database__url=CRED_DSN + "\n")
+    out = goald(["config"], tmp_path, **env)
+    assert out.returncode == 0, out.stderr
+    [line] = [x for x in out.stdout.splitlines() if x.startswith("database.url ")]
+    assert '"postgresql://app:***@db.internal:5432/goal"' in line
+    assert line.endswith(f"# credential ({tmp_path / 'credentials' / 'database.url'})")
+    row = next(r for r in json.loads(goald(["config", "--json"], tmp_path, **env).stdout)["settings"]
+               if r["name"] == "database.url")
+    assert row["source"] == "credential" and row["origin"].endswith("/credentials/database.url")
+    assert "cred-pw-4u8k" not in out.stdout + out.stderr + str(row)
+
+
+def test_goald_config_exits_2_with_one_line_when_the_credential_cannot_be_read(tmp_path):
+    env = credentials(tmp_path)
+    (tmp_path / "credentials" / "database.url").mkdir()
+    out = goald(["config"], tmp_path, **env)
+    assert out.returncode == exitcodes.CONFIG
+    [line] = [x for x in out.stderr.splitlines() if "config error" in x]
+    assert "credentials/database.url: cannot read credential database.url" in line
