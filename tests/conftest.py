@@ -4,10 +4,13 @@ gevent's monkey-patching and psycogreen come before any other import, as in the 
 point, so tests run the code the way the daemon does.
 
 Databases: the server is `GOALD_TEST_DATABASE_URL` (CI points it at this machine's PostgreSQL),
-else an embedded PostgreSQL started once for the session. A template database with every
-migration applied is built once per session; each test that asks for `db_dsn` gets a fresh clone
-(`CREATE DATABASE ... TEMPLATE`), dropped afterwards. Redis: `GOALD_TEST_REDIS_URL`, else
-redis://127.0.0.1:6379/0.
+else an embedded PostgreSQL started once for the session in this process, exactly as goald starts
+it (as root: run by nobody, behind a password, in a new 0755 directory under /tmp that nobody can
+reach; removed at the end). A template database with every migration applied is built once per
+session; each test that asks for `db_dsn` gets a fresh clone (`CREATE DATABASE ... TEMPLATE`),
+dropped afterwards. Redis: `GOALD_TEST_REDIS_URL`, else redis://127.0.0.1:6379/0. Fixtures from
+other modules: `processes` (goald processes), `workdir` (a directory for data directories),
+`user_dir` (a directory the test user owns), `owned_pg` (a server one test owns).
 """
 from gevent import monkey
 
@@ -18,6 +21,7 @@ from psycogreen.gevent import patch_psycopg  # noqa: E402
 patch_psycopg()
 
 import os  # noqa: E402
+import shutil  # noqa: E402
 import uuid  # noqa: E402
 
 import psycopg2  # noqa: E402
@@ -27,6 +31,8 @@ import pytest  # noqa: E402
 from goald import logs  # noqa: E402
 
 from daemon_support import processes  # noqa: E402,F401  (fixture: `goald run` processes)
+from owned_pg import owned_pg  # noqa: E402,F401  (fixture: a PostgreSQL server one test owns)
+from unprivileged import user_dir, workdir  # noqa: E402,F401  (fixtures: test directories)
 
 DB_PREFIX = "goald_test_"
 
@@ -64,17 +70,28 @@ def _test_logging():
 
 
 @pytest.fixture(scope="session")
-def server_dsn(tmp_path_factory):
+def server_dsn():
     """DSN of the PostgreSQL server the tests use (its maintenance database)."""
     dsn = os.environ.get("GOALD_TEST_DATABASE_URL")
     if dsn:
         yield dsn
         return
-    from goald.db.embedded import EmbeddedPostgres
+    from goald.db.embedded import EmbeddedPostgres, EmbeddedPostgresError
+    from unprivileged import make_workdir
 
-    embedded = EmbeddedPostgres(tmp_path_factory.mktemp("embedded"))
-    yield embedded.start()
-    embedded.stop()
+    base = make_workdir("goald-test-pg-")
+    embedded = EmbeddedPostgres(base / "data")
+    try:
+        try:
+            dsn = embedded.start()
+        except EmbeddedPostgresError as e:
+            pytest.fail(f"set GOALD_TEST_DATABASE_URL to a PostgreSQL server the tests may use (e.g. "
+                        f"postgresql://postgres@127.0.0.1:5432/postgres): the embedded fallback did not start ({e})",
+                        pytrace=False)
+        yield dsn
+    finally:
+        embedded.stop()
+        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,9 @@
 
 Readiness is the `goald.ready` JSON log line (it carries the port). Every process started through
 the `processes` fixture is killed at the end of the test, with any embedded PostgreSQL it left.
+goald runs as the tests do (as root: its embedded PostgreSQL as nobody, so the data directory goes
+in the test's `workdir`); `unprivileged=True` runs it as the test user instead, in the directory
+holding its data directory (a `user_dir`), see unprivileged.py.
 """
 import os
 import signal
@@ -12,11 +15,10 @@ import time
 import psutil
 import pytest
 from support import goald_env, json_log_lines
+from unprivileged import popen_kwargs, user_env, user_python
 
 READY_DEADLINE_S = 60
 STOP_DEADLINE_S = 30
-
-
 
 
 def postgres_processes(data_dir):
@@ -47,14 +49,20 @@ def stop_leftover_postgres(data_dir):
 class Goald:
     """One `goald run` process; stderr goes to a file we poll for JSON log lines."""
 
-    def __init__(self, tmp_path, tag, **env):
+    def __init__(self, tmp_path, tag, as_user=None, **env):
+        """`as_user`: a directory the test user owns; goald then runs as that user with it as cwd/HOME."""
         self.err_path = tmp_path / f"goald-{tag}.stderr"
         self._err = open(self.err_path, "w")
+        env = {"GOALD_CONSOLE_PORT": "0", "GOALD_LOG_FORMAT": "json", **env}
+        if as_user is not None:
+            how = dict(cwd=as_user, env=user_env(as_user, **env), **popen_kwargs())
+            python = user_python()
+        else:
+            how = dict(cwd=tmp_path, env=goald_env(**env))
+            python = sys.executable
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "goald", "run"], cwd=tmp_path,
-            env=goald_env(**{"GOALD_CONSOLE_PORT": "0", "GOALD_LOG_FORMAT": "json", **env}),
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._err,
-            start_new_session=True)  # its own process group, as in a terminal (see stop())
+            [python, "-m", "goald", "run"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._err,
+            start_new_session=True, **how)  # its own process group, as in a terminal (see stop())
         self.port = None
 
     @property
@@ -101,15 +109,17 @@ class Goald:
 
 @pytest.fixture
 def processes(tmp_path):
-    """Start goald processes through this; every leftover (goald or embedded postgres) is killed."""
+    """Start goald processes through this; every leftover (goald or embedded postgres) is killed.
+    `data_dir` (an embedded database) lies in a `workdir`, or with `unprivileged=True` in a
+    `user_dir`: goald then runs as the test user, with that directory as cwd and HOME."""
     started = []
     data_dirs = []
 
-    def start(tag="main", data_dir=None, **env):
+    def start(tag="main", data_dir=None, unprivileged=False, **env):
         if data_dir is not None:
             data_dirs.append(data_dir)
             env["GOALD_DATABASE_DATA_DIR"] = str(data_dir)
-        g = Goald(tmp_path, tag, **env)
+        g = Goald(tmp_path, tag, as_user=data_dir.parent if unprivileged else None, **env)
         started.append(g)
         return g
 

@@ -1,19 +1,21 @@
 """`goald run` end to end: a real goald process, the embedded PostgreSQL or the test server,
-real HTTP, real signals. Readiness is the `goald.ready` JSON log line (it carries the port)."""
+real HTTP, real signals. Readiness is the `goald.ready` JSON log line (it carries the port).
+goald runs as the tests do (as root: its embedded PostgreSQL as nobody), with the data directory
+in the test's `workdir` (see unprivileged.py)."""
+import json
 import signal
 import socket
-import subprocess
-import sys
 import time
 
 import psutil
 import psycopg2
 import pytest
 import requests
-from daemon_support import READY_DEADLINE_S, postgres_processes, stop_leftover_postgres
-from support import goald_env
+from daemon_support import READY_DEADLINE_S, postgres_processes
+from unprivileged import run_goald, run_python
 
 from goald import exitcodes
+
 
 def assert_no_postgres_left(data_dir):
     deadline = time.monotonic() + 5
@@ -31,8 +33,8 @@ def postmaster_pid(data_dir):
 # --- embedded PostgreSQL ----------------------------------------------------------------------
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_run_with_embedded_postgres_serves_health_and_stops_cleanly(sig, tmp_path, processes):
-    data = tmp_path / "data"
+def test_run_with_embedded_postgres_serves_health_and_stops_cleanly(sig, workdir, processes):
+    data = workdir / "data"
     g = processes(data_dir=data)
     g.wait_ready()
 
@@ -65,8 +67,8 @@ def test_run_with_embedded_postgres_serves_health_and_stops_cleanly(sig, tmp_pat
     assert_no_postgres_left(data)
 
 
-def test_console_port_in_use_exits_5_and_stops_the_embedded_postgres(tmp_path, processes):
-    data = tmp_path / "data"
+def test_console_port_in_use_exits_5_before_the_embedded_postgres_is_ever_started(workdir, processes):
+    data = workdir / "data"
     blocker = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
         blocker.bind(("127.0.0.1", 0))
@@ -79,15 +81,29 @@ def test_console_port_in_use_exits_5_and_stops_the_embedded_postgres(tmp_path, p
     assert rc == exitcodes.STARTUP, g.stderr
     errors = [e for e in g.events() if e.get("level") == "ERROR"]
     assert len(errors) == 1, g.stderr
-    assert f"127.0.0.1:{port}" in errors[0]["msg"] and "in use" in errors[0]["msg"]
-    assert "\n" not in errors[0]["msg"]
+    msg = errors[0]["msg"]
+    assert f"127.0.0.1:{port}" in msg and "in use" in msg and "console.port" in msg
+    assert "\n" not in msg
+    assert "Traceback" not in g.stderr
+    assert not (data / "pg").exists(), "the embedded PostgreSQL was started before the console port was bound"
+    assert not postgres_processes(data)
+
+
+def test_a_start_up_failure_after_the_database_opened_stops_the_embedded_postgres(workdir, processes):
+    data = workdir / "data"
+    g = processes(data_dir=data, GOALD_JOBS_MODULES="no_such_module")  # the job catalog: after migrations
+    assert g.wait(timeout=READY_DEADLINE_S) == exitcodes.CONFIG, g.stderr
+    names = [e.get("event") for e in g.events()]
+    assert "database.ready" in names and "migrations.done" in names, g.stderr
+    errors = [e for e in g.events() if e.get("level") == "ERROR"]
+    assert len(errors) == 1 and "no_such_module" in errors[0]["msg"], g.stderr
     assert "Traceback" not in g.stderr
     assert (data / "pg" / "PG_VERSION").exists(), "the embedded PostgreSQL was never started"
     assert_no_postgres_left(data)
 
 
-def test_kill_9_leaves_postgres_running_and_the_next_run_reuses_and_stops_it(tmp_path, processes):
-    data = tmp_path / "data"
+def test_kill_9_leaves_postgres_running_and_the_next_run_reuses_and_stops_it(workdir, processes):
+    data = workdir / "data"
     first = processes("first", data_dir=data)
     first.wait_ready()
     pid = postmaster_pid(data)
@@ -104,9 +120,7 @@ def test_kill_9_leaves_postgres_running_and_the_next_run_reuses_and_stops_it(tmp
     assert r.status_code == 200 and r.json()["ok"] is True
 
     # another goald process on the same data dir finishing does not stop the server under `run`
-    out = subprocess.run([sys.executable, "-m", "goald", "migrate"], cwd=tmp_path,
-                         env=goald_env(GOALD_DATABASE_DATA_DIR=str(data)), capture_output=True, text=True,
-                         timeout=READY_DEADLINE_S)
+    out = run_goald(["migrate"], workdir, GOALD_DATABASE_DATA_DIR=str(data))
     assert out.returncode == 0, out.stderr
     assert "0 migration(s) applied" in out.stdout
     assert postmaster_pid(data) == pid and psutil.pid_exists(pid)
@@ -118,25 +132,23 @@ def test_kill_9_leaves_postgres_running_and_the_next_run_reuses_and_stops_it(tmp
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
 
 
-def test_embedded_postgres_starts_again_after_a_stop_in_the_same_process(tmp_path):
-    from goald.db.embedded import EmbeddedPostgres
-
-    data = tmp_path / "data"
-    try:
-        for _ in range(2):
-            embedded = EmbeddedPostgres(data)
-            dsn = embedded.start()
-            conn = psycopg2.connect(dsn)
-            try:
-                with conn.cursor() as cur:
-                    cur.execute("SELECT 1")
-                    assert cur.fetchone() == (1,)
-            finally:
-                conn.close()
-            assert embedded.stop() is True
-            assert_no_postgres_left(data)
-    finally:
-        stop_leftover_postgres(data)
+def test_embedded_postgres_starts_again_after_a_stop_in_the_same_process(workdir):
+    data = workdir / "data"
+    out = run_python(f"""
+import json, psycopg2
+from goald.db.embedded import EmbeddedPostgres
+for _ in range(2):
+    embedded = EmbeddedPostgres({str(data)!r})
+    conn = psycopg2.connect(embedded.start())
+    with conn.cursor() as cur:
+        cur.execute("SELECT 1")
+        answer = cur.fetchone()[0]
+    conn.close()
+    print(json.dumps({{"answer": answer, "stopped": embedded.stop()}}))
+""", workdir)
+    assert out.returncode == 0, out.stderr
+    assert [json.loads(line) for line in out.stdout.splitlines()] == [{"answer": 1, "stopped": True}] * 2
+    assert_no_postgres_left(data)
 
 
 # --- an external server -----------------------------------------------------------------------

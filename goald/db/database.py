@@ -1,7 +1,9 @@
 """Which PostgreSQL goald uses, and the pool onto it.
 
 `Database.open(cfg)` runs in the main greenlet at start-up: with `database.url` set it uses that
-server; otherwise it starts the embedded PostgreSQL in the data directory. Either way it opens the
+server; otherwise it starts the embedded PostgreSQL in the data directory (as root: run by
+`database.embedded_user`, behind a password that only the DSN held here carries; `where`, the
+text logs and the console show, never includes it). Either way it opens the
 pool and checks that one query answers, raising `DatabaseUnavailable` (exit code 3 at the CLI)
 with a message that says what to do. `close()` closes the pool and stops the embedded server if
 goald started it.
@@ -19,13 +21,19 @@ from goald.db.pool import DatabaseUnavailable, Pool
 from goald.redact import mask_dsn
 
 
+ROOT_DATA_DIR = Path("/var/lib/goald")  # FHS: a system service's state; /var/lib is traversable by all
+
+
 def data_dir(cfg: Config, environ: Mapping[str, str] | None = None) -> Path:
-    """database.data_dir, else $STATE_DIRECTORY (systemd), $XDG_DATA_HOME/goald, ~/.local/share/goald."""
+    """database.data_dir, else $STATE_DIRECTORY (systemd), else /var/lib/goald as root (whose home
+    the embedded PostgreSQL's user cannot enter), else $XDG_DATA_HOME/goald, ~/.local/share/goald."""
     environ = os.environ if environ is None else environ
     if cfg["database.data_dir"]:
         return Path(cfg["database.data_dir"]).expanduser()
     if environ.get("STATE_DIRECTORY"):
         return Path(environ["STATE_DIRECTORY"].split(":")[0])
+    if os.geteuid() == 0:
+        return ROOT_DATA_DIR
     if environ.get("XDG_DATA_HOME"):
         return Path(environ["XDG_DATA_HOME"]) / "goald"
     return Path.home() / ".local" / "share" / "goald"
@@ -47,7 +55,7 @@ class Database:
         embedded = None
         dsn = cfg["database.url"]
         if not dsn:
-            embedded = EmbeddedPostgres(data_dir(cfg, environ))
+            embedded = EmbeddedPostgres(data_dir(cfg, environ), user=cfg["database.embedded_user"])
             try:
                 dsn = embedded.start()
             except EmbeddedPostgresError as e:
