@@ -16,7 +16,7 @@ DESCRIPTIONS = {
     DATABASE: "the database could not be reached, or the embedded PostgreSQL did not start",
     MIGRATION: "a migration failed; the message names file and line",
     STARTUP: "another start-up step failed (for example the console port is in use)",
-    ESCALATED: "a crash storm exceeded the root supervisor's restart intensity; restart the process "
-               "(systemd does) and read the log for the actor that kept crashing",
+    ESCALATED: "a crash storm: an actor kept crashing past its restart budget, up to the root supervisor; "
+               "restart the process (systemd does) and read the log for the actor that kept crashing",
     INTERNAL: "unexpected internal error (a bug: please report it with the log)",
 }

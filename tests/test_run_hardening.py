@@ -54,16 +54,21 @@ def test_the_beats_of_one_node_go_out_as_one_statement_for_all_its_running_runs(
     assert beats and max(beats) == 3 and beats.count(3) >= 3, beats
 
 
-def test_a_heartbeat_that_waits_a_whole_pool_timeout_does_not_make_a_live_run_an_orphan(db_dsn):
-    specs = [job("long", lambda ctx: gevent.sleep(4), every_s=60, offset_s=soon(60)),
-             job("orphan_rescue", orphan_rescue, every_s=1)]
-    with running_tree(db_dsn, specs, pool_max=2, GOALD_DATABASE_POOL_TIMEOUT_S="1.5") as tree:
+def test_a_heartbeat_that_waits_for_the_pool_does_not_make_a_live_run_an_orphan_elsewhere(db_dsn, log_lines):
+    # node a's pool is exhausted for 2 s, so its beat waits; node b's orphan rescue looks every
+    # second. Stale = 3 beats of 0.5 s + one pool wait of 2.5 s: a's silence of ~2.5 s is no orphan.
+    env = {"GOALD_DATABASE_POOL_TIMEOUT_S": "2.5"}
+    with running_tree(db_dsn, [job("long", lambda ctx: gevent.sleep(5), every_s=60, offset_s=soon(60))],
+                      node="a", pool_max=2, **env) as a, \
+            running_tree(db_dsn, [job("orphan_rescue", orphan_rescue, every_s=1)], node="b", **env):
         wait_for(lambda: "running" in outcomes(db_dsn, "long"), timeout_s=10, what="the long run")
-        pool = tree.rt.pool
-        with pool.connection(), pool.connection():   # nothing free: beats and rescue wait in the pool
-            gevent.sleep(1.4)
-        wait_for(lambda: "succeeded" in outcomes(db_dsn, "long"), timeout_s=10, what="the end of the run")
+        gevent.sleep(0.6)
+        with a.rt.pool.connection(), a.rt.pool.connection():   # nothing free on a: its beat waits
+            gevent.sleep(2.0)
+        wait_for(lambda: "running" not in outcomes(db_dsn, "long"), timeout_s=10, what="the end of the run")
     assert outcomes(db_dsn, "long") == ["succeeded"]
+    events = [r.get("event") for r in log_lines()]
+    assert "job.orphan_rescued" not in events and "job.rescued_meanwhile" not in events
 
 
 def test_a_timeout_is_not_swallowed_by_except_exception_and_the_servers_query_is_cancelled(db_dsn):
