@@ -123,6 +123,7 @@ def main(argv=None) -> int:
         from goald.db.embedded import EmbeddedPostgres
 
         tmp = tempfile.TemporaryDirectory(prefix="goald-bench-")
+        os.chmod(tmp.name, 0o755)   # as root the embedded server runs as nobody, who must reach it
         embedded = EmbeddedPostgres(tmp.name)
         dsn = embedded.start()
     try:
