@@ -187,10 +187,10 @@ class JobActor(SupervisedActor):
             msg = f"Job skipped: {self.job} (disabled)"
         elif claim.outcome == "skipped_overlap":
             msg = f"Job skipped: {self.job} (skipped_overlap: previous run still going on {claim.holder})"
-        elif claim.existing in (None, "running") or claim.existing not in ("missed",):
-            msg = f"Job skipped: {self.job} (skipped_lock: taken by {claim.holder})"
+        elif claim.existing == "missed":   # the reaper (here or elsewhere) was first: the claim came too late
+            msg = f"Job skipped: {self.job} (skipped_lock: already recorded missed by {claim.holder})"
         else:
-            msg = f"Job skipped: {self.job} (skipped_lock: already recorded {claim.existing} by {claim.holder})"
+            msg = f"Job skipped: {self.job} (skipped_lock: taken by {claim.holder})"
         logs.event("INFO", "job.skipped", msg, job=self.job, outcome=claim.outcome, holder=claim.holder,
                    existing=claim.existing)
 

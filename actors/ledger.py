@@ -110,7 +110,7 @@ def finish(pool: Pool, run_id: int, *, outcome: str, started_at: float | None, f
             "duration_ms = %s, error = %s, rows_affected = %s, queries_issued = %s, db_spans = %s, "
             "heartbeat_at = NULL FROM prev WHERE j.id = prev.id RETURNING prev.outcome",
             (run_id, outcome, _dt(started_at), _dt(finished_at), duration_ms, error, rows_affected, queries_issued,
-             db_spans, ))
+             db_spans))
         previous = cur.fetchone()
     return previous is not None and previous[0] == "running"
 
