@@ -143,12 +143,6 @@ class JobActor(SupervisedActor):
         live = LiveRun(claim.run_id, self.job, occ, greenlet=gevent.getcurrent())
         self.rt.runs[claim.run_id] = live
         try:
-            try:
-                _sleep_until(occ.scheduled_at)
-            except greenlet.GreenletExit:
-                self._finish(claim.run_id, "interrupted", None, time.time(),
-                             "cancelled: goald stopped before the run started", None, None, [])
-                return
             self._execute(occ, live)
         finally:
             self.rt.runs.pop(claim.run_id, None)
@@ -195,21 +189,36 @@ class JobActor(SupervisedActor):
                    existing=claim.existing)
 
     def _execute(self, occ: Occurrence, live: LiveRun) -> None:
+        """The body greenlet is made now and sleeps to the scheduled second itself, so at that
+        instant it runs straight from its own timer: no extra turn of the loop, and none behind
+        other runs' log lines (the `Job started` line is queued from the body, after it began)."""
         spec = self.rt.specs[self.job]
-        started = time.time()
-        live.started_at = started
-        # The start line is written from the loop's next turn: runs due at the same instant then
-        # start one after the other without each waiting for the others' log lines.
-        gevent.get_hub().loop.run_callback(self._log_started, occ, started)
         ctx = JobContext(occurrence=occ, pool=self.rt.pool, config=self.rt.cfg, node=self.rt.node,
-                         cancel=self.rt.shutdown.cancel, deadline=started + spec.timeout_s,
-                         provider=self.rt.provider, cache=self.rt.cache,
+                         cancel=self.rt.shutdown.cancel, provider=self.rt.provider, cache=self.rt.cache,
                          own_runs=lambda: list(self.rt.runs))
-        body = gevent.spawn(_call, spec.run, ctx)
+        began = gevent.event.Event()
+
+        def run_body():
+            _sleep_until(occ.scheduled_at)
+            live.started_at = time.time()
+            ctx.deadline = live.started_at + spec.timeout_s
+            began.set()
+            gevent.get_hub().loop.run_callback(self._log_started, occ, live.started_at)
+            return _call(spec.run, ctx)
+
+        body = gevent.spawn(run_body)
         outcome, result, error = None, None, None
         try:
-            body.join(timeout=spec.timeout_s)
+            gevent.wait([began, body], count=1)
+            if not began.is_set():   # the body was killed before its second came
+                raise greenlet.GreenletExit()
+            body.join(timeout=max(0.0, ctx.deadline - time.time()))
         except greenlet.GreenletExit:  # killed at shutdown: the body goes with it
+            if not began.is_set():
+                body.kill(block=True, timeout=KILL_GRACE_S)
+                self._finish(live.run_id, "interrupted", None, time.time(),
+                             "cancelled: goald stopped before the run started", None, None, [])
+                return
             outcome, error = "interrupted", "cancelled: goald stopped before the run finished"
             if not self._stop_body(body, ctx, greenlet.GreenletExit):
                 error += "; the job ignored the cancellation and was abandoned"
@@ -220,7 +229,7 @@ class JobActor(SupervisedActor):
                 error += "; the job ignored the cancellation and was abandoned"
         if outcome is None:
             outcome, result, error = _body_outcome(body)
-        finished = time.time()
+        started, finished = live.started_at, time.time()
         self._finish(live.run_id, outcome, started, finished, error, rows_affected(result), ctx.queries,
                      ctx.db_spans())
         self._log_outcome(outcome, started, finished, error)
