@@ -19,9 +19,14 @@ from _stats import percentile
 PATHS = ("/health/pool", "/api/health")
 
 
-def client(host, port, stop, interval, out, ready):
+def client(host, port, stop, interval, out, ready, failed):
     conn = http.client.HTTPConnection(host, port, timeout=10)
-    conn.connect()
+    try:
+        conn.connect()
+    except OSError as e:   # say so instead of leaving the parent waiting for "ready"
+        failed.append(f"{host}:{port}: {e}")
+        ready.release()
+        return
     ready.release()
     lat = {p: [] for p in PATHS}
     errors, n, i = 0, 0, 0
@@ -65,13 +70,18 @@ def main() -> int:
     stop = threading.Event()
     ready = threading.Semaphore(0)
     out: list = []
+    failed: list = []
     interval = args.clients / args.rps if args.rps > 0 else 0.0
-    threads = [threading.Thread(target=client, args=(args.host, args.port, stop, interval, out, ready), daemon=True)
+    threads = [threading.Thread(target=client, args=(args.host, args.port, stop, interval, out, ready, failed),
+                                daemon=True)
                for _ in range(args.clients)]
     for t in threads:
         t.start()
     for _ in threads:
         ready.acquire()
+    if failed:
+        print(f"failed: {len(failed)} client(s) could not connect: {failed[0]}", flush=True)
+        return 1
     started = time.monotonic()
     print("ready", flush=True)
     sys.stdin.read()
