@@ -14,7 +14,8 @@ supervisor restarts it; /health/actors shows it meanwhile):
   reason, many in one statement, ON CONFLICT DO NOTHING (a period another instance ran keeps its
   row). If the database is down the tickets wait in memory (up to MISSED_CAP) with the offsets in
   force when they fell, and are written as soon as it answers again;
-- the flag poller: re-reads the flags table every `jobs.flag_poll_s`; a changed stagger flag
+- the flag poller: re-reads the flags table every `jobs.flag_poll_s` (at x.400 s, so its
+  connection never meets a job's at a whole second); a changed stagger flag
   re-plans the affected jobs at once (no restart). An offset change never skips or repeats a
   period: the period already planned keeps its old due time if the new one is already past;
 - the GC pacer (actors/gc_pacer.py): Python's cyclic collector runs at x.300 s, away from job
@@ -42,10 +43,11 @@ from goald.actors.base import SupervisedActor
 from goald.actors.job_actor import CLAIM_LEAD_S, Due
 from goald.actors.ledger import Occurrence
 from goald.actors.runtime import Runtime, Ticket
-from goald.actors.schedule import Schedule
+from goald.actors.schedule import Schedule, next_at_phase
 
 MISSED_CAP = 100_000       # occurrences waiting for their missed rows (a long database outage)
 REAP_PHASE_S = 0.6         # the reaper runs at x.600 s: after the GC pacer, before the next claims
+FLAG_PHASE_S = 0.4         # flag polls at x.400 s: off whole seconds, where jobs hold connections
 REAP_BATCH = 5000
 NOT_CLAIMED = ("not claimed within the grace period of {grace:g}s (the job's actor was restarting or "
                "did not get the message, or the claim was still waiting for the database)")
@@ -323,7 +325,8 @@ class Clock(SupervisedActor):
 
     def _flag_loop(self) -> None:
         while True:
-            gevent.sleep(self.rt.cfg["jobs.flag_poll_s"])
+            now = time.time()
+            gevent.sleep(next_at_phase(now, self.rt.cfg["jobs.flag_poll_s"], FLAG_PHASE_S) - now)
             try:
                 stagger_before = self.rt.stagger_enabled()
                 if self._read_flags():

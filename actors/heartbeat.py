@@ -14,7 +14,6 @@ nothing.
 """
 from __future__ import annotations
 
-import math
 import time
 
 import gevent
@@ -22,6 +21,7 @@ import gevent
 from goald import logs
 from goald.actors import ledger
 from goald.actors.runtime import Runtime
+from goald.actors.schedule import next_at_phase
 
 PHASE_S = 0.5
 
@@ -35,7 +35,7 @@ class Heartbeat:
 
     def next_beat(self, now: float) -> float:
         """The first x.500 s instant at least one heartbeat interval from `now`."""
-        return math.ceil(now + self.rt.heartbeat_s - PHASE_S) + PHASE_S
+        return next_at_phase(now, self.rt.heartbeat_s, PHASE_S)
 
     def beat_once(self, now: float) -> int:
         due = [(r.run_id, r.started_at) for r in list(self.rt.runs.values())

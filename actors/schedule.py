@@ -121,6 +121,13 @@ class Schedule:
         return min(gaps) if gaps else float(COLLISION_HORIZON_S)
 
 
+def next_at_phase(now: float, interval_s: float, phase_s: float) -> float:
+    """The first instant at least `interval_s` after `now` that lies `phase_s` past a whole second:
+    the runtime's own periodic database work (heartbeats, flag polls) keeps off whole seconds,
+    where jobs start."""
+    return math.ceil(now + interval_s - phase_s) + phase_s
+
+
 def effective_offset(offset_s: int, stagger_enabled: bool, job_stagger: bool) -> int:
     """The offset the clock uses: the catalog's, or 0 when stagger is off globally or for the job."""
     return offset_s if (stagger_enabled and job_stagger) else 0
