@@ -111,8 +111,8 @@ class Clock(SupervisedActor):
         gc_pacer.restore()
         try:  # what is already due goes out now; later tickets are left to whoever claims them
             self.reap(time.time(), quiet=True)
-        except Exception:
-            pass
+        except Exception as e:  # reap() keeps database errors to itself: this is a bug, say so
+            logs.event("WARNING", "actor.cleanup_failed", f"{self.name}: last reap failed: {e!r}")
         left = len(self.unrecorded)
         if left:
             logs.event("ERROR", "clock.missed_not_recorded",
