@@ -59,7 +59,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from _tick_work import Provider, Update, apply_update, buckets
+from _tick_work import Provider, apply_update, feed
 
 _local = threading.local()
 
@@ -143,23 +143,10 @@ class Load:
             t.start()
 
     def feeder(self, slots: int = 100, tick_s: float = 0.01) -> None:
-        """goald's feeder (bench/_tick_load.py `feeder`) with a thread: the same slots and targets."""
-        slot_matches = buckets(len(self.state), slots)
-        qs, c = self.queues, self.counts[-1]
-        next_t = time.time()
-        k = 0
-        while not self.stop.is_set():
-            for i in slot_matches[k % slots]:
-                qs[i % len(qs)].put((i, Update(self.provider.snapshot(i))))
-            c["sent"] += len(slot_matches[k % slots])
-            k += 1
-            next_t += tick_s
-            delay = next_t - time.time()
-            if delay > 0:
-                time.sleep(delay)
-            else:
-                c["feeder_behind"] += 1
-                time.sleep(0)
+        """goald's feeder (bench/_tick_work.py `feed`) with a thread: the same slots and targets."""
+        qs = self.queues
+        feed(len(self.state), lambda i, update: qs[i % len(qs)].put((i, update)), self.provider,
+             self.counts[-1], time.sleep, running=lambda: not self.stop.is_set(), slots=slots, tick_s=tick_s)
 
     def worker(self, k: int) -> None:
         """MatchActor.handle (bench/_tick_load.py) for the matches of this thread."""

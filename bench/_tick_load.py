@@ -21,7 +21,7 @@ import time
 import gevent
 
 from goald.actors.base import SupervisedActor
-from _tick_work import Provider, Update, apply_update, buckets, calibrate  # noqa: F401  (re-exported)
+from _tick_work import Provider, Update, apply_update, buckets, calibrate, feed  # noqa: F401  (re-exported)
 
 
 class MatchActor(SupervisedActor):
@@ -58,19 +58,6 @@ class MatchActor(SupervisedActor):
 
 
 def feeder(refs: list, provider: Provider, counters: dict, slots: int = 100, tick_s: float = 0.01) -> None:
-    """Each match once per `slots * tick_s` seconds, at a random phase; absolute tick targets."""
-    slot_matches = buckets(len(refs), slots)
-    next_t = time.time()
-    k = 0
-    while True:
-        for i in slot_matches[k % slots]:
-            refs[i].tell(Update(provider.snapshot(i)))
-        counters["sent"] += len(slot_matches[k % slots])
-        k += 1
-        next_t += tick_s
-        delay = next_t - time.time()
-        if delay > 0:
-            gevent.sleep(delay)
-        else:
-            counters["feeder_behind"] += 1
-            gevent.sleep(0)
+    """Each match once per `slots * tick_s` seconds, at a random phase (bench/_tick_work.py `feed`)."""
+    feed(len(refs), lambda i, update: refs[i].tell(update), provider, counters, gevent.sleep,
+         slots=slots, tick_s=tick_s)

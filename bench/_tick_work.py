@@ -159,3 +159,25 @@ def buckets(n: int, slots: int = 100) -> list:
     order = list(range(n))
     random.Random(11).shuffle(order)
     return [order[k::slots] for k in range(slots)]
+
+
+def feed(n: int, send, provider: "Provider", counters: dict, sleep, running=lambda: True,
+         slots: int = 100, tick_s: float = 0.01) -> None:
+    """The feeding schedule both processes use: every `tick_s` the 1 % of the `n` matches of the
+    current slot get `send(i, Update(snapshot))`; absolute tick targets, and a late tick is counted
+    (`feeder_behind`) rather than made up. `sleep` is the caller's: gevent's or time's."""
+    slot_matches = buckets(n, slots)
+    next_t = time.time()
+    k = 0
+    while running():
+        for i in slot_matches[k % slots]:
+            send(i, Update(provider.snapshot(i)))
+        counters["sent"] += len(slot_matches[k % slots])
+        k += 1
+        next_t += tick_s
+        delay = next_t - time.time()
+        if delay > 0:
+            sleep(delay)
+        else:
+            counters["feeder_behind"] += 1
+            sleep(0)
