@@ -27,6 +27,7 @@ from support import goald_env, json_log_lines
 from unprivileged import AS_ROOT, TEST_USER, make_user_dir, popen_kwargs, run_goald, run_python, user_ids
 
 from goald import exitcodes
+from goald.db.embedded import make_dirs_0755
 
 TESTS_DIR = Path(__file__).resolve().parent
 DATABASE_STOP_S = 6.0  # goald/tree.py: the stop budget's share for the embedded PostgreSQL
@@ -404,6 +405,27 @@ def test_two_goald_commands_starting_at_once_on_a_new_data_dir_share_one_cluster
     assert applied[0] == 0 and applied[1] > 0, [r.value.stdout for r in runs]
     wait_no_postgres(data)
     assert json.loads((data / "pg-users.json").read_text()) == []
+
+
+def test_a_data_dir_another_goald_makes_between_the_check_and_the_mkdir_is_taken_not_an_error(tmp_path, monkeypatch):
+    """The window the concurrent start above hits only now and then, opened every time: the
+    other process's mkdir lands just before ours."""
+    target = tmp_path / "var" / "lib" / "goald"
+    real_mkdir = Path.mkdir
+
+    def mkdir_lost_the_race(self, *args, **kwargs):
+        real_mkdir(self, *args, **kwargs)  # the other goald's
+        raise FileExistsError(17, "File exists", str(self))
+
+    monkeypatch.setattr(Path, "mkdir", mkdir_lost_the_race)
+    make_dirs_0755(target)
+    monkeypatch.undo()
+    assert target.is_dir()
+    (tmp_path / "file").write_text("")
+    with pytest.raises(FileExistsError):  # a file in the way is still an error
+        make_dirs_0755(tmp_path / "file")  # is_dir() is False, mkdir finds the file
+    with pytest.raises(FileExistsError):
+        make_dirs_0755(tmp_path / "file" / "below")
 
 
 def test_without_a_test_server_the_suite_embeds_one_as_goald_does_as_root_too_and_removes_it(tmp_path):

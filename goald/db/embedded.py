@@ -103,6 +103,21 @@ def _user() -> str:
     return pgtools.user_name(os.geteuid())
 
 
+def make_dirs_0755(path: Path) -> None:
+    """mkdir -p, each new directory 0755 whatever the umask: the server user must pass through.
+    A directory another goald made in the meantime is taken as it is (two starting at once)."""
+    if path.is_dir():
+        return
+    make_dirs_0755(path.parent)
+    try:
+        path.mkdir()
+    except FileExistsError:
+        if path.is_dir():
+            return
+        raise
+    os.chmod(path, 0o755)
+
+
 class EmbeddedPostgres:
     """One embedded cluster in `data_dir/pg`. `start()` returns the DSN; `stop()` is idempotent.
     `user`: database.embedded_user, used only when goald runs as root."""
@@ -160,7 +175,7 @@ class EmbeddedPostgres:
             self._refuse_unreachable()
         try:
             if as_root:
-                self._make_dirs(self.data_dir)
+                make_dirs_0755(self.data_dir)
             else:
                 self.data_dir.mkdir(parents=True, exist_ok=True)
         except OSError as e:
@@ -211,14 +226,6 @@ class EmbeddedPostgres:
             f"data directory {self.data_dir}: {what} ({pgtools.describe(st)}) is not traversable by "
             f"{self.account.name}; set database.data_dir to a directory under /var/lib, run goald as an "
             f"unprivileged user, or set database.url (nothing was changed)")
-
-    def _make_dirs(self, path: Path) -> None:
-        """mkdir -p, each new directory 0755 whatever the umask: the server user must pass through."""
-        if path.is_dir():
-            return
-        self._make_dirs(path.parent)
-        path.mkdir()
-        os.chmod(path, 0o755)
 
     def _check_root_data_dir(self) -> None:
         """Root writes pg-users.json and pg-password here: nobody else may swap them for links."""
