@@ -26,6 +26,8 @@ setup(
         "goald",
         "goald.db",
         "goald.migrations",
+        "goald.provider",
+        "goald.simulator",
         "goald.actors",
         "goald.actors.jobs",
         "goald.console",
@@ -41,6 +43,7 @@ setup(
     package_data={
         "goald.sql": ["*.sql"],
         "goald.console": ["templates/*", "static/*"],
+        "goald.simulator": ["scenarios/*.json"],
     },
     include_package_data=False,
     data_files=[("share/doc/goald", ["docs/operations.md", "docs/configuration.md", "docs/observability.md"])],
@@ -63,10 +66,12 @@ setup(
         "sqlparse>=0.5",
         # 5-field cron schedules (UTC) for the clock: parsing and next-occurrence maths done right.
         "croniter>=2.0",
+        # Typed, validated decoding of provider payloads (goald/provider/decode.py), faster than json.loads.
+        "msgspec>=0.18",
     ],
     extras_require={
         # import-linter: .ci/run checks the layer contracts in .importlinter (docs/ARCHITECTURE.md).
-        "test": ["pytest>=8", "import-linter>=2.1"],
+        "test": ["pytest>=8", "import-linter>=2.1", "hypothesis>=6"],
         # bench/tick_precision.py compares goald's clock with APScheduler 3.x (the Python default).
         "bench": ["APScheduler>=3.10,<4"],
     },

@@ -1,0 +1,1 @@
+"""goald simulate: a TheSports-compatible provider on loopback (docs/simulator.md)."""
