@@ -15,6 +15,7 @@ import socket
 from gevent.pywsgi import WSGIServer
 
 from goald import logs
+from goald.wsgi import NoDelayWSGIServer
 
 LISTEN_BACKLOG = 1024
 
@@ -74,18 +75,6 @@ class _ErrorLog:
         pass
 
 
-class _Server(WSGIServer):
-    """gevent.pywsgi sends a response's headers and body in two writes; with Nagle's algorithm on,
-    every keep-alive request after the first waited ~40 ms for the client's delayed ACK."""
-
-    def handle(self, sock, address):
-        try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        except OSError:
-            pass  # not TCP (a Unix socket): nothing to tune
-        super().handle(sock, address)
-
-
 class HttpServer:
     """The console's listener; `listener` is a socket from `bind()` (else `start()` binds)."""
 
@@ -100,7 +89,7 @@ class HttpServer:
         listener, self._listener = self._listener, None
         if listener is None:
             listener = bind(self.host, self.port)
-        server = _Server(listener, self.app, log=_AccessLog(), error_log=_ErrorLog())
+        server = NoDelayWSGIServer(listener, self.app, log=_AccessLog(), error_log=_ErrorLog())
         try:
             server.start()
         except OSError as e:

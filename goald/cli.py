@@ -72,8 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     kpi.add_argument("--until", metavar="T", help="end of the window, excluded (default: now)")
     kpi.add_argument("--json", action="store_true", help="machine-readable output")
 
-    from goald import cli_jobs
+    from goald import cli_jobs, cli_simulate
     cli_jobs.add_parser(sub, common, COMMANDS_HELP)
+    cli_simulate.add_parser(sub, common, COMMANDS_HELP)
     return p
 
 
@@ -86,7 +87,7 @@ def main(argv: list[str]) -> int:
     handler = {
         "run": cmd_run, "migrate": cmd_migrate, "validate-migrations": cmd_validate,
         "config": cmd_config, "version": cmd_version, "check-db-capacity": cmd_capacity,
-        "kpi": cmd_kpi, "jobs": cmd_jobs,
+        "kpi": cmd_kpi, "jobs": cmd_jobs, "simulate": cmd_simulate,
     }[args.command]
     try:
         return handler(args)
@@ -137,6 +138,12 @@ def cmd_jobs(args) -> int:
     from goald import cli_jobs
 
     return cli_jobs.cmd_jobs(args, _open_database, fail)
+
+
+def cmd_simulate(args) -> int:
+    from goald import cli_simulate
+
+    return cli_simulate.cmd_simulate(args, fail)
 
 
 def _open_database(args):
