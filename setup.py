@@ -46,7 +46,8 @@ setup(
         "goald.simulator": ["scenarios/*.json"],
     },
     include_package_data=False,
-    data_files=[("share/doc/goald", ["docs/operations.md", "docs/configuration.md", "docs/observability.md"])],
+    data_files=[("share/doc/goald", ["docs/operations.md", "docs/configuration.md", "docs/observability.md",
+                                    "docs/simulator.md"])],
     install_requires=[
         "gevent>=24.2",
         # actors/base.py wraps pykka's private _handle_receive (see its docstring): pin the major.

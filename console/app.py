@@ -28,6 +28,8 @@ class AppContext:
     started: float = field(default_factory=time.monotonic)
     # The live actor tree (the root supervisor's describe()); None outside `goald run`.
     actors: Callable[[], dict] | None = None
+    # The provider client's counters, breakers and back-offs (ProviderClient.describe); None outside `goald run`.
+    provider: Callable[[], dict] | None = None
 
 
 def make_app(ctx: AppContext) -> bottle.Bottle:
@@ -66,6 +68,12 @@ def make_app(ctx: AppContext) -> bottle.Bottle:
         except Exception as e:  # the root is stopping or not answering
             return envelope.error("unavailable", f"the actor tree is not answering: {e}", 503)
         return envelope.ok({"tree": tree, "healthy": _tree_healthy(tree)})
+
+    @app.get("/health/provider")
+    def health_provider():
+        if ctx.provider is None:
+            return envelope.error("unavailable", "no provider client in this process", 503)
+        return envelope.ok(ctx.provider())
 
     return app
 

@@ -2,8 +2,9 @@
 
 Runs in the main greenlet. Start-up: the console's listening socket (a busy port or a bad
 console.host fails here, before anything slow) → database (embedded PostgreSQL when no
-database.url) → migrations → job catalog and collision check → orphan rescue → the actor tree
-(goald/tree.py: pool_monitor, heartbeat, jobs, clock, console), then READY=1 to systemd. Signals (handled in the hub, acted on here):
+database.url) → migrations → job catalog and collision check → orphan rescue
+→ the provider client (with no provider.base_url: the built-in simulator on loopback as a demo feed)
+→ the actor tree (goald/tree.py: pool_monitor, heartbeat, jobs, clock, console), then READY=1 to systemd. Signals (handled in the hub, acted on here):
 - first SIGTERM/SIGINT: warm shutdown. STOPPING=1; the clock stops dispatching; running jobs may
   finish until `jobs.shutdown_timeout_s`, then they are cancelled and recorded `interrupted`;
   actors stop in reverse order; the embedded PostgreSQL stops last; exit 0;
@@ -36,6 +37,8 @@ from goald.console.server import ConsoleStartError, bind as bind_console
 from goald.db.database import Database, node_name
 from goald.db.pool import DatabaseUnavailable
 from goald.migrations.runner import MigrationError, migrate as apply_migrations
+from goald.provider.client import ProviderClient
+from goald.simulator.service import build as demo_simulator
 from goald.sdnotify import Notifier
 from goald.tree import DATABASE_STOP_S, Tree, stop_budget_s
 
@@ -43,7 +46,7 @@ from goald.tree import DATABASE_STOP_S, Tree, stop_budget_s
 MIGRATION_START_ALLOWANCE_US = 600 * 1_000_000
 # Settings a SIGHUP cannot change in a running process (they shape the pool, listener or identity).
 RESTART_ONLY = ("node.", "database.", "console.", "log.format", "log.journald_prefix", "jobs.modules",
-                "supervisor.")
+                "supervisor.", "provider.")
 
 
 class _Signals:
@@ -93,6 +96,8 @@ class _Daemon:
         self.tree: Tree | None = None
         self.root_directory: dict = {}
         self.listener = None
+        self.provider = None
+        self.demo_feed = None
 
     def run(self, migrate: bool) -> int:
         try:
@@ -122,6 +127,7 @@ class _Daemon:
             return self._serve()
         finally:
             self._stop_tree()
+            self._stop_provider()
             db.close()
             logs.event("INFO", "goald.stopped", "goald stopped")
 
@@ -158,9 +164,12 @@ class _Daemon:
                        f"no heartbeat", job=job, node=owner, scheduled_at=at.isoformat())
         if not self._collision_check():
             return exitcodes.CONFIG
+        code = self._start_provider()
+        if code is not None:
+            return code
         self.notifier.status("starting actors")
         app = make_app(AppContext(pool=db.pool, node=self.node, database=db.where, embedded=db.embedded is not None,
-                                  actors=self._describe_tree))
+                                  actors=self._describe_tree, provider=self.provider.describe))
         listener, self.listener = self.listener, None
         self.tree = Tree(self.rt, notifier=self.notifier, app=app, listener=listener, on_escalate=self.sig.on_escalate)
         self.root_directory = self.tree.root_directory
@@ -177,6 +186,36 @@ class _Daemon:
                    jobs=len(specs))
         self.notifier.ready(f"ready: {len(specs)} jobs, console on {host}:{port}")
         return None
+
+    def _start_provider(self) -> int | None:
+        """The provider client; with no provider.base_url, the built-in simulator as a demo feed."""
+        cfg = self.cfg
+        if cfg["provider.base_url"]:
+            self.provider = ProviderClient.from_config(cfg)
+            logs.event("INFO", "provider.configured", f"Provider: {self.provider.base_url}",
+                       base_url=self.provider.base_url)
+        else:
+            try:
+                self.demo_feed = demo_simulator(seed=cfg["provider.demo_seed"], matches=cfg["provider.demo_matches"])
+                self.demo_feed.start()
+            except OSError as e:
+                logs.event("ERROR", "provider.demo_feed_failed", f"Cannot start the demo feed on loopback: {e}")
+                return exitcodes.STARTUP
+            self.provider = ProviderClient.from_config(cfg, base_url=self.demo_feed.url, user=self.demo_feed.user,
+                                                       secret=self.demo_feed.secret)
+            logs.event("INFO", "provider.demo_feed",
+                       f"No provider configured: serving the built-in simulator on {self.demo_feed.url} as a demo "
+                       f"feed ({cfg['provider.demo_matches']} matches, seed {cfg['provider.demo_seed']}); set "
+                       f"provider.base_url, provider.user and provider.secret for a real provider",
+                       url=self.demo_feed.url, matches=cfg["provider.demo_matches"], seed=cfg["provider.demo_seed"])
+        self.rt.provider = self.provider
+        return None
+
+    def _stop_provider(self) -> None:
+        if self.provider is not None:
+            self.provider.close()
+        if self.demo_feed is not None:
+            self.demo_feed.stop()
 
     def _collision_check(self) -> bool:
         found = collisions(self.rt.enabled_schedules(), time.time())

@@ -78,6 +78,7 @@ SECTIONS: dict[str, str] = {
     "pool_monitor": "Sampling of the connection pool into pool_samples",
     "jobs": "Periodic jobs: the clock, stagger, the run ledger and shutdown",
     "supervisor": "Restart policy of the actor tree (Erlang/OTP style)",
+    "provider": "The TheSports-compatible data provider; none configured: the built-in simulator (demo feed)",
 }
 
 SETTINGS: tuple[Setting, ...] = (
@@ -243,6 +244,70 @@ SETTINGS: tuple[Setting, ...] = (
         "supervisor.backoff_max_s", float, 30.0,
         "Longest restart delay.",
         minimum=0.01, maximum=3600, unit="s",
+    ),
+    Setting(
+        "provider.base_url", str, "",
+        "The provider's API root, e.g. https://api.thesports.com (goald adds /v1/football/<path>). "
+        "Empty: goald starts its built-in simulator on loopback as a demo feed (`goald simulate` "
+        "serves the same on its own).",
+    ),
+    Setting(
+        "provider.user", str, "",
+        "The provider account's user name (the `user` query parameter).",
+        secret=True,
+    ),
+    Setting(
+        "provider.secret", str, "",
+        "The provider account's key (the `secret` query parameter). Under systemd give it as the "
+        "credential provider.secret (docs/operations.md, Secrets).",
+        secret=True,
+    ),
+    Setting(
+        "provider.connect_timeout_s", float, 5.0,
+        "How long opening a connection to the provider may take.",
+        minimum=0.1, maximum=60, unit="s",
+    ),
+    Setting(
+        "provider.read_timeout_s", float, 5.0,
+        "How long the provider may be silent while answering one request.",
+        minimum=0.1, maximum=120, unit="s",
+    ),
+    Setting(
+        "provider.retries", int, 2,
+        "Retries of a call after a network error, a timeout or a 5xx (never after a 4xx or an "
+        "`err` body), waiting retry_base_s, then twice that, ... with jitter.",
+        minimum=0, maximum=10,
+    ),
+    Setting(
+        "provider.retry_base_s", float, 0.5,
+        "The wait before the first retry; each further retry waits twice as long (+-20 % jitter).",
+        minimum=0.0, maximum=60, unit="s",
+    ),
+    Setting(
+        "provider.breaker_failures", int, 5,
+        "Consecutive failed calls of one endpoint group that open its circuit breaker.",
+        minimum=1, maximum=1000,
+    ),
+    Setting(
+        "provider.breaker_open_s", float, 120.0,
+        "How long an open breaker refuses calls before one trial call (half-open) may go.",
+        minimum=1, maximum=3600, unit="s",
+    ),
+    Setting(
+        "provider.throttle_backoff_s", float, 2.0,
+        "After a throttle (429), the endpoint group's calls wait this long (doubling while throttles "
+        "continue, up to 60 s, or what Retry-After says) before the provider is asked again.",
+        minimum=0.1, maximum=600, unit="s",
+    ),
+    Setting(
+        "provider.demo_matches", int, 300,
+        "Matches in the built-in simulator's day when no provider is configured.",
+        minimum=0, maximum=20000,
+    ),
+    Setting(
+        "provider.demo_seed", int, 1,
+        "Seed of the built-in simulator's day: the same seed gives the same day.",
+        minimum=0, maximum=2**31 - 1,
     ),
 )
 

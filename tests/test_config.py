@@ -1,5 +1,8 @@
 """Configuration: one settings table drives parsing, validation, the sample file and the docs."""
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -129,6 +132,19 @@ def test_secrets_are_masked_for_display_and_registered_for_log_redaction():
     row = next(r for r in cfg.as_rows() if r["name"] == "database.url")
     assert "hunter2hunter" not in str(row)
     assert "hunter2hunter" not in redact.redact("connect failed: password hunter2hunter rejected")
+
+
+def test_the_provider_credentials_are_masked_in_goald_config_and_registered_for_log_redaction(tmp_path):
+    env = {"GOALD_PROVIDER_USER": "acct-user-31", "GOALD_PROVIDER_SECRET": "k3y-Very-Secret"}
+    out = subprocess.run([sys.executable, "-m", "goald", "config", "--json"], capture_output=True, text=True,
+                         cwd=tmp_path, env={**os.environ, **env}, timeout=60)
+    assert out.returncode == 0, out.stderr
+    rows = {r["name"]: r for r in json.loads(out.stdout)["settings"]}
+    assert rows["provider.secret"]["source"] == "env" and rows["provider.user"]["source"] == "env"
+    assert "k3y-Very-Secret" not in out.stdout and "acct-user-31" not in out.stdout
+    load(None, env, search=False)
+    assert "k3y-Very-Secret" not in redact.redact("GET /v1/football/match/diary?secret=k3y-Very-Secret&user=x")
+    assert "acct-user-31" not in redact.redact("user acct-user-31 refused")
 
 
 def test_the_config_file_is_found_through_goald_config(tmp_path):

@@ -1,0 +1,41 @@
+"""`goald run` and its provider: with none configured, the built-in simulator serves on loopback as
+the demo feed (one log line saying so and how to configure a real one) and the client points at
+it; with `provider.base_url` set, no simulator runs. `/health/provider` shows the client either way,
+never the credentials."""
+import requests
+
+
+def test_with_no_provider_goald_run_serves_the_demo_feed_on_loopback_and_says_how_to_configure_one(
+        db_dsn, processes):
+    g = processes(GOALD_DATABASE_URL=db_dsn, GOALD_PROVIDER_DEMO_MATCHES="200")
+    g.wait_ready()
+    [line] = [e for e in g.events() if e.get("event") == "provider.demo_feed"]
+    url = line["url"]
+    assert url.startswith("http://127.0.0.1:") and line["matches"] == 200
+    assert "provider.base_url" in line["msg"] and "provider.secret" in line["msg"]
+    answer = requests.get(f"{url}/v1/football/match/detail_live", params={"user": "demo", "secret": "demo"},
+                          timeout=10).json()
+    assert answer["code"] == 0 and len(answer["results"]) > 0
+    health = requests.get(g.url("/health/provider"), timeout=5).json()
+    assert health["ok"] is True and health["base_url"] == url
+    assert set(health["groups"]) == {"live", "schedule", "stats", "reference"}
+    assert g.stop() == 0, g.stderr
+    try:
+        requests.get(url, timeout=2)
+        still_serving = True
+    except requests.ConnectionError:
+        still_serving = False
+    assert not still_serving, "the demo feed outlived goald"
+
+
+def test_with_a_provider_configured_goald_uses_it_and_starts_no_simulator(db_dsn, processes):
+    secret = "configured-Secret-77"
+    g = processes(GOALD_DATABASE_URL=db_dsn, GOALD_PROVIDER_BASE_URL="http://127.0.0.1:9/",
+                  GOALD_PROVIDER_USER="someone", GOALD_PROVIDER_SECRET=secret)
+    g.wait_ready()
+    events = {e.get("event") for e in g.events()}
+    assert "provider.configured" in events and "provider.demo_feed" not in events
+    health = requests.get(g.url("/health/provider"), timeout=5)
+    assert health.json()["base_url"] == "http://127.0.0.1:9"
+    assert secret not in health.text and secret not in g.stderr
+    assert g.stop() == 0, g.stderr
