@@ -15,6 +15,7 @@ from goald.simulator import scenario as scenario_mod
 from goald.simulator.chaos import Chaos, parse_flags
 from goald.simulator.clock import WallClock
 from goald.simulator.server import DEFAULT_RATE, DEFAULT_SECRET, DEFAULT_USER, SimulatorServer
+from goald.simulator.rolling import RollingDays
 from goald.simulator.world import World
 
 
@@ -59,7 +60,9 @@ def build(*, seed: int = 1, matches: int = 400, scenarios: list[str] = (), at: s
     played = [(scenario_mod.load(resolve_scenario(s)), offset) for s in scenarios]
     chaos = Chaos()
     chaos.update(parse_flags(list(chaos_flags)))
-    world = World(seed=seed, matches=matches, clock=clock, scenarios=played)
+    # With scenarios the world is the day they were placed in; without, it rolls on at midnight.
+    world = World(seed=seed, matches=matches, clock=clock, scenarios=played) if played else \
+        RollingDays(seed, matches, clock)
     return SimulatorServer(world, clock, host=host, port=port, user=user or DEFAULT_USER,
                            secret=secret or DEFAULT_SECRET, rate=DEFAULT_RATE if rate is None else rate,
                            chaos=chaos, seed=seed)

@@ -111,7 +111,7 @@ class World:
             gen = MatchGen(mrng, {1: ref.squad(home), 2: ref.squad(away)}, comp.corners,
                            (home.strength, away.strength))
             events = match_events(plan, mrng, gen, comp.lineups, cup)
-            mid = ref.ids.make("match", i)
+            mid = ref.ids.make("match", f"{day}/{i}")  # a new id every day: teams stay, matches do not
             tl = Timeline(mid, events, match_time=plan.match_time, created_at=day - 3 * 86400 + (i * 977) % 86400,
                           home=home.name, away=away.name, corners=comp.corners, rates=self._rates(mrng, home, away))
             ranks = self.standings.rank(comp)
