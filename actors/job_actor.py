@@ -51,6 +51,7 @@ CLAIM_LEAD_S = 0.25
 FINE_WAIT_S = 0.002
 COLD_GRACE_S = 1.0   # after the shutdown deadline or a second signal, before a run is killed
 KILL_GRACE_S = 1.0   # a timed-out body gets this long to die of JobTimedOut before it is abandoned
+ABANDONED_KILLS = 60  # an abandoned body is killed again every KILL_GRACE_S, this many times
 ERROR_MAX_CHARS = 2000
 RETRY_FIRST_S, RETRY_MAX_S = 0.1, 5.0
 FINISH_KILLS_TOLERATED = 3
@@ -240,6 +241,8 @@ class JobActor(SupervisedActor):
         body.kill(exc, block=True, timeout=KILL_GRACE_S)
         if pids:
             self._cancel_backends(pids)
+        if not body.dead:  # it swallowed the kill: keep at it, it must not outlive its run forever
+            gevent.spawn(_keep_killing, body, exc)
         return body.dead
 
     def _cancel_backends(self, pids: list[int]) -> None:
@@ -341,3 +344,12 @@ def _body_outcome(body: gevent.Greenlet) -> tuple[str, object, str | None]:
 def _first_line(e: BaseException) -> str:
     text = str(e).strip()
     return (text.splitlines()[0] if text else type(e).__name__)[:ERROR_MAX_CHARS]
+
+
+def _keep_killing(body: gevent.Greenlet, exc: BaseException) -> None:
+    """An abandoned body (it caught its JobTimedOut or GreenletExit) is killed again every second
+    for a minute; its run is already recorded. Runs in a plain greenlet of its own."""
+    for _ in range(ABANDONED_KILLS):
+        if body.dead:
+            return
+        body.kill(exc, block=True, timeout=KILL_GRACE_S)

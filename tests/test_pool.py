@@ -156,6 +156,38 @@ def test_a_connection_interrupted_during_its_check_in_rollback_is_discarded_not_
         assert count_samples(conn2) == 0
 
 
+def test_an_interruption_while_the_checkout_sets_its_statement_timeout_reaches_the_caller_as_itself(pool):
+    """psycopg2 closes a connection whose wait callback is interrupted; restoring autocommit on it
+    raised InterfaceError in place of the interruption, which a job's `except Exception` then
+    swallowed: its own timeout (seen once in CI as a job that could not be killed)."""
+    with pool.connection():
+        pass
+    conn = pool._idle[0]
+    real_cursor = conn.cursor
+
+    def cursor(*args, **kwargs):
+        cur = real_cursor(*args, **kwargs)
+        real_execute = cur.execute
+
+        def execute(sql, params=None):
+            if "set_config" in sql:
+                try:
+                    gevent.sleep(1)  # the query in flight when the interruption lands
+                except BaseException:
+                    conn.close()  # what psycopg2 does to a connection whose wait was interrupted
+                    raise
+            return real_execute(sql, params)
+        cur.execute = execute
+        return cur
+    conn.cursor = cursor
+    with pytest.raises(gevent.Timeout):
+        with gevent.Timeout(0.1):
+            with pool.connection(statement_timeout_ms=500):
+                pass
+    s = pool.stats()
+    assert (s.active, s.idle, s.discarded) == (0, 0, 1)
+
+
 def test_a_connection_killed_server_side_while_idle_is_discarded_not_handed_out_again(pool, admin):
     with pool.connection() as conn:
         pid = backend_pid(conn)

@@ -90,6 +90,49 @@ def test_a_timeout_is_not_swallowed_by_except_exception_and_the_servers_query_is
     assert still == []
 
 
+def test_a_body_that_swallows_its_first_kill_is_killed_again_until_it_dies(db_dsn):
+    ended = []
+
+    def swallows_once(ctx):
+        try:
+            try:
+                gevent.sleep(60)
+            except BaseException:  # noqa: B036 - on purpose: the first JobTimedOut is swallowed
+                pass
+            while True:
+                gevent.sleep(0.1)
+        finally:
+            ended.append(time.monotonic())
+
+    with running_tree(db_dsn, [job("swallows", swallows_once, every_s=60, offset_s=soon(60), timeout_s=1)]):
+        wait_for(lambda: "timed_out" in outcomes(db_dsn, "swallows"), timeout_s=10, what="the timeout")
+        wait_for(lambda: ended, timeout_s=5, what="the abandoned body to be killed again")
+    row = runs(db_dsn, "swallows")[-1]
+    assert row["error"].endswith("ignored the cancellation and was abandoned"), row
+
+
+def test_a_loop_that_retries_on_a_closed_pool_still_lets_other_greenlets_run(db_dsn):
+    from goald.db.pool import Pool
+
+    pool = Pool(db_dsn, maxconn=1)
+    pool.close()
+    order = []
+
+    def retries_everything():
+        for _ in range(50):
+            try:
+                with pool.connection():
+                    pass
+            except Exception:
+                pass
+        order.append("loop")
+
+    spinning = gevent.spawn(retries_everything)
+    other = gevent.spawn(order.append, "other")
+    gevent.joinall([spinning, other], timeout=10)
+    assert order == ["other", "loop"]
+
+
 def test_a_runs_statements_carry_a_statement_timeout_no_longer_than_the_job(db_dsn):
     seen = []
 

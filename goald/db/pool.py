@@ -173,6 +173,9 @@ class Pool:
 
     def _checkout(self, timeout_s: float, counted: bool = True) -> CountingConnection:
         if self._closed:
+            # Yield first: a loop that retries on every error (a job's `except Exception`) would
+            # otherwise spin without ever letting the hub run, and no kill could reach it.
+            gevent.sleep(0)
             raise DatabaseUnavailable("the connection pool is closed (goald is stopping)")
         started = time.monotonic()
         got = self._slots.acquire(blocking=False)  # the common case: a slot is free, no waiting
@@ -247,8 +250,17 @@ class Pool:
         try:
             with conn.cursor() as cur:
                 cur.execute("SELECT set_config('statement_timeout', %s, false)", (str(ms),))
-        finally:
-            conn.autocommit = False
+        except BaseException:
+            # Interrupted (a job's timeout killing its greenlet closes the connection mid-statement):
+            # restoring autocommit on a closed connection would raise InterfaceError *instead of*
+            # the interruption, and a job's `except Exception` would swallow its own timeout.
+            if not conn.closed:
+                try:
+                    conn.autocommit = False
+                except Exception:
+                    pass  # broken: the checkout discards it
+            raise
+        conn.autocommit = False
         conn.statement_timeout_ms = ms
 
     def _checkin(self, conn: CountingConnection, *, reusable: bool, counted: bool = True) -> None:
