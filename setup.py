@@ -26,6 +26,7 @@ setup(
         "goald",
         "goald.db",
         "goald.migrations",
+        "goald.match",
         "goald.provider",
         "goald.simulator",
         "goald.actors",
