@@ -11,7 +11,7 @@ from support import goald
 
 from goald import __version__, capacity, exitcodes
 
-COMMANDS = ["run", "migrate", "validate-migrations", "config", "version", "check-db-capacity"]
+COMMANDS = ["run", "migrate", "validate-migrations", "config", "version", "check-db-capacity", "kpi", "jobs", "simulate"]
 SECRET = "s3cretpw"
 
 
@@ -256,3 +256,17 @@ def test_capacity_check_flags_sessions_idle_in_transaction(db_dsn):
     assert report.as_dict()["safe"] is False
     text = capacity.render(report)
     assert "Can increase pool? NO" in text and "FIX WARNINGS BEFORE INCREASING POOL MAX" in text
+
+
+def test_a_reader_that_stops_early_ends_goald_config_quietly_with_exit_0(tmp_path):
+    import subprocess
+    import sys
+
+    from support import goald_env
+
+    proc = subprocess.Popen([sys.executable, "-m", "goald", "config"], cwd=tmp_path, env=goald_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # the reader is gone before goald writes a line (`goald config | head -0`)
+    err = proc.stderr.read().decode()
+    assert proc.wait(30) == exitcodes.OK, err
+    assert "Traceback" not in err and "BrokenPipe" not in err and "unexpected" not in err, err
