@@ -14,8 +14,7 @@ import socket
 
 from gevent.pywsgi import WSGIServer
 
-from goald import logs
-from goald.wsgi import NoDelayWSGIServer
+from goald.wsgi import EventLog, NoDelayWSGIServer
 
 LISTEN_BACKLOG = 1024
 
@@ -58,23 +57,6 @@ def _bind_problem(host: str, port: int, e: OSError) -> str:
         return (f"{where} cannot be bound: ports below 1024 need privileges goald should not have; set "
                 f"console.port (or GOALD_CONSOLE_PORT) to 1024 or above")
     return f"{where} cannot be bound ({e.strerror}); check console.host and console.port"
-class _AccessLog:
-    def write(self, line: str) -> None:
-        line = line.strip()
-        if line:
-            logs.event("DEBUG", "http.access", line)
-
-
-class _ErrorLog:
-    def write(self, text: str) -> None:
-        text = text.strip()
-        if text:
-            logs.event("ERROR", "http.server_error", text)
-
-    def flush(self) -> None:
-        pass
-
-
 class HttpServer:
     """The console's listener; `listener` is a socket from `bind()` (else `start()` binds)."""
 
@@ -89,7 +71,8 @@ class HttpServer:
         listener, self._listener = self._listener, None
         if listener is None:
             listener = bind(self.host, self.port)
-        server = NoDelayWSGIServer(listener, self.app, log=_AccessLog(), error_log=_ErrorLog())
+        server = NoDelayWSGIServer(listener, self.app, log=EventLog("DEBUG", "http.access"),
+                                   error_log=EventLog("ERROR", "http.server_error"))
         try:
             server.start()
         except OSError as e:

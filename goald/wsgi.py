@@ -10,6 +10,8 @@ import socket
 
 from gevent.pywsgi import WSGIServer
 
+from goald import logs
+
 
 class NoDelayWSGIServer(WSGIServer):
     def handle(self, sock, address):
@@ -18,3 +20,18 @@ class NoDelayWSGIServer(WSGIServer):
         except OSError:
             pass  # not TCP (a Unix socket): nothing to tune
         super().handle(sock, address)
+
+
+class EventLog:
+    """A file-like sink for pywsgi's `log` / `error_log`: each non-empty write becomes one event."""
+
+    def __init__(self, level: str, event: str, prefix: str = ""):
+        self.level, self.event, self.prefix = level, event, prefix
+
+    def write(self, text: str) -> None:
+        text = text.strip()
+        if text:
+            logs.event(self.level, self.event, self.prefix + text)
+
+    def flush(self) -> None:
+        pass

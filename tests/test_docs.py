@@ -5,7 +5,7 @@ from pathlib import Path
 from goald import exitcodes
 
 REPO = Path(__file__).resolve().parent.parent
-EVENT_CALL = re.compile(r'event\(\s*"([A-Z]+)",\s*"([a-z_.]+)"')
+EVENT_CALL = re.compile(r'(?:event|EventLog)\(\s*"([A-Z]+)",\s*"([a-z_.]+)"')
 
 
 def logged_events():

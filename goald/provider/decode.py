@@ -283,22 +283,21 @@ def table_live(body: Body, now: float) -> Decoded[ref.LiveSeasonTable]:
     return Decoded(items, rejections)
 
 
-def competitions(body: Body, now: float) -> Decoded[ref.Competition]:
-    """`competition/additional/list`: a page of competitions; `extra` is the `ListQuery`."""
-    endpoint = "competition/additional/list"
+def _paged_list(endpoint: str, body: Body, kind: ItemKind) -> Decoded:
     env = _success(endpoint, body)
     query = _query(endpoint, env)
-    items, rejections = decode_list(endpoint, env.results, COMPETITION)
+    items, rejections = decode_list(endpoint, env.results, kind)
     return Decoded(items, rejections, query)
+
+
+def competitions(body: Body, now: float) -> Decoded[ref.Competition]:
+    """`competition/additional/list`: a page of competitions; `extra` is the `ListQuery`."""
+    return _paged_list("competition/additional/list", body, COMPETITION)
 
 
 def teams(body: Body, now: float) -> Decoded[ref.Team]:
     """`team/additional/list`: a page of teams; `extra` is the `ListQuery`."""
-    endpoint = "team/additional/list"
-    env = _success(endpoint, body)
-    query = _query(endpoint, env)
-    items, rejections = decode_list(endpoint, env.results, TEAM)
-    return Decoded(items, rejections, query)
+    return _paged_list("team/additional/list", body, TEAM)
 
 
 # --- sub-containers: a bad one is a rejection, not the end of the page --------------------------

@@ -33,7 +33,7 @@ import msgspec
 from goald import logs
 from goald.simulator import endpoints
 from goald.simulator.chaos import Chaos, ChaosError
-from goald.wsgi import NoDelayWSGIServer
+from goald.wsgi import EventLog, NoDelayWSGIServer
 
 DEFAULT_USER = "demo"
 DEFAULT_SECRET = "demo"
@@ -52,20 +52,6 @@ class _Answer:
 
     def __init__(self, second: int, version: int, payload: dict):
         self.second, self.version, self.payload, self.body = second, version, payload, None
-
-
-class _Quiet:
-    def write(self, *_a) -> None:
-        pass
-
-    def flush(self) -> None:
-        pass
-
-
-class _ErrorLog(_Quiet):
-    def write(self, text: str) -> None:
-        if text.strip():
-            logs.event("ERROR", "simulator.error", f"Simulator: {text.strip()}")
 
 
 class SimulatorServer:
@@ -100,7 +86,8 @@ class SimulatorServer:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, self.port))
         sock.listen(1024)
-        self._server = NoDelayWSGIServer(sock, self.app, log=_Quiet(), error_log=_ErrorLog())
+        self._server = NoDelayWSGIServer(sock, self.app, log=None,  # no access lines
+                                         error_log=EventLog("ERROR", "simulator.error", "Simulator: "))
         self._server.start()
         self.port = self._server.server_port
         return self

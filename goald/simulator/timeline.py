@@ -150,13 +150,11 @@ class Timeline:
                                         (played_base + ev.t - seg_start, shots_t), prev.n_inc, prev.n_tlive,
                                         match_time, frozen, ended_from, et))
                 continue
-            silent = kind in _SILENT
-            if silent:
-                pass
-            elif phase in IN_PLAY:
+            silent = kind in _SILENT  # no incident, no clock reading of its own
+            if not silent and phase in IN_PLAY:
                 ctime = clock_minute(phase, kos, ev.t)
                 second = CLOCK[phase][3] + int(ev.t - kos[CLOCK[phase][0]])
-            else:
+            elif not silent:
                 ctime = (frozen[0] or 0, frozen[0] or 0, frozen[1] or 0)
                 second = {HT: 2700, BT0: 5400, BT: 6300}.get(phase, (frozen[0] or 0) * 60)
             scores = home if side == 1 else away
