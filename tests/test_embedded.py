@@ -27,7 +27,7 @@ from support import goald_env, json_log_lines
 from unprivileged import AS_ROOT, TEST_USER, make_user_dir, popen_kwargs, run_goald, run_python, user_ids
 
 from goald import exitcodes
-from goald.db.embedded import make_dirs_0755
+from goald.db.pgtools import make_dirs_0755
 
 TESTS_DIR = Path(__file__).resolve().parent
 DATABASE_STOP_S = 6.0  # goald/tree.py: the stop budget's share for the embedded PostgreSQL

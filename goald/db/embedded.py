@@ -103,21 +103,6 @@ def _user() -> str:
     return pgtools.user_name(os.geteuid())
 
 
-def make_dirs_0755(path: Path) -> None:
-    """mkdir -p, each new directory 0755 whatever the umask: the server user must pass through.
-    A directory another goald made in the meantime is taken as it is (two starting at once)."""
-    if path.is_dir():
-        return
-    make_dirs_0755(path.parent)
-    try:
-        path.mkdir()
-    except FileExistsError:
-        if path.is_dir():
-            return
-        raise
-    os.chmod(path, 0o755)
-
-
 class EmbeddedPostgres:
     """One embedded cluster in `data_dir/pg`. `start()` returns the DSN; `stop()` is idempotent.
     `user`: database.embedded_user, used only when goald runs as root."""
@@ -175,7 +160,7 @@ class EmbeddedPostgres:
             self._refuse_unreachable()
         try:
             if as_root:
-                make_dirs_0755(self.data_dir)
+                pgtools.make_dirs_0755(self.data_dir)
             else:
                 self.data_dir.mkdir(parents=True, exist_ok=True)
         except OSError as e:

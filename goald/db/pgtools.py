@@ -7,7 +7,8 @@ that runs them (goald's own user or, when goald runs as root, the unprivileged u
 and whether that account can reach a path, running the programs (`run`: bounded, no shell, its
 own session), reading `postmaster.pid` into a `Postmaster` only when that pid really is this
 cluster's live postmaster, clearing stale lock files, and the short private socket directory used
-when a cluster's path is too long for a Unix socket. Used by goald/db/embedded.py and the tests'
+when a cluster's path is too long for a Unix socket, and the 0755 `mkdir -p` of a data directory
+the server user must pass through. Used by goald/db/embedded.py and the tests'
 owned server, in the caller's greenlet; under gevent's monkey-patching the subprocesses are
 cooperative.
 """
@@ -363,3 +364,18 @@ def remove_socket_dir(path: Path, uid: int | None = None) -> None:
             path.rmdir()
     except OSError:
         pass
+
+
+def make_dirs_0755(path: Path) -> None:
+    """mkdir -p, each new directory 0755 whatever the umask: the server user must pass through.
+    A directory another goald made in the meantime is taken as it is (two starting at once)."""
+    if path.is_dir():
+        return
+    make_dirs_0755(path.parent)
+    try:
+        path.mkdir()
+    except FileExistsError:
+        if path.is_dir():
+            return
+        raise
+    os.chmod(path, 0o755)
