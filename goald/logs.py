@@ -17,7 +17,7 @@ import logging
 import sys
 import traceback
 from datetime import timezone
-from typing import Any, TextIO
+from typing import Any, Callable, TextIO
 
 from loguru import logger
 
@@ -31,9 +31,31 @@ _PRIORITY = {"TRACE": 7, "DEBUG": 7, "INFO": 6, "SUCCESS": 5, "WARNING": 4, "ERR
 _RESERVED = {"component", "fields"}
 
 
-def event(level: str, name: str, message: str, **fields: Any) -> None:
+def event(level: str, name: str, message: str, depth: int = 1, **fields: Any) -> None:
     """Log `message` at `level` as event `name` with structured `fields` (never str.format'ed)."""
-    logger.bind(event=name, **fields).opt(depth=1).log(level, message)
+    logger.bind(event=name, **fields).opt(depth=depth).log(level, message)
+
+
+class Sampler:
+    """One log line per (event, key) per `every_s`; the lines left out are counted and the next
+    line says how many. Used where one cause can repeat thousands of times a minute (a provider
+    failing, a feed sending stale updates). Called from any greenlet; `clock` is monotonic seconds."""
+
+    def __init__(self, clock: Callable[[], float], every_s: float = 60.0):
+        self.clock, self.every_s = clock, every_s
+        self.last: dict[tuple, float] = {}
+        self.suppressed: dict[tuple, int] = {}
+
+    def log(self, level: str, name: str, key: tuple, message: str, **fields: Any) -> None:
+        now, k = self.clock(), (name, *key)
+        if now - self.last.get(k, -self.every_s) < self.every_s:
+            self.suppressed[k] = self.suppressed.get(k, 0) + 1
+            return
+        self.last[k] = now
+        left_out = self.suppressed.pop(k, 0)
+        if left_out:
+            message += f" ({left_out} more like it in the last {self.every_s:g}s not logged)"
+        event(level, name, message, depth=2, suppressed=left_out, **fields)
 
 
 def setup(level: str = "INFO", fmt: str = "auto", journald_prefix: bool = False,

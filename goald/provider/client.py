@@ -26,6 +26,7 @@ Runs in the calling greenlet (an ingest job's body); calls overlap freely. Nothi
 """
 from __future__ import annotations
 
+import email.utils
 import random
 import re
 import time
@@ -75,26 +76,6 @@ class _Throttle:
         self.streak = 0
 
 
-class _Sampler:
-    """One log line per (event, endpoint, reason) per LOG_SAMPLE_S; the rest are counted."""
-
-    def __init__(self, clock: Callable[[], float]):
-        self.clock = clock
-        self.last: dict[tuple, float] = {}
-        self.suppressed: dict[tuple, int] = {}
-
-    def log(self, level: str, name: str, key: tuple, message: str, **fields: Any) -> None:
-        now, k = self.clock(), (name, *key)
-        if now - self.last.get(k, -LOG_SAMPLE_S) < LOG_SAMPLE_S:
-            self.suppressed[k] = self.suppressed.get(k, 0) + 1
-            return
-        self.last[k] = now
-        left_out = self.suppressed.pop(k, 0)
-        if left_out:
-            message += f" ({left_out} more like it in the last {LOG_SAMPLE_S:g}s not logged)"
-        logs.event(level, name, message, suppressed=left_out, **fields)
-
-
 class ProviderClient:
     def __init__(self, base_url: str, user: str = "", secret: str = "", *, connect_timeout_s: float = 5.0,
                  read_timeout_s: float = 5.0, retries: int = 2, retry_base_s: float = 0.5,
@@ -117,7 +98,7 @@ class ProviderClient:
         self.breakers = {g: Breaker(g, breaker_failures, breaker_open_s, clock) for g in groups}
         self.throttles = {g: _Throttle(throttle_backoff_s) for g in groups}
         self.stats = {p: EndpointStats(g) for p, g in ENDPOINT_GROUPS.items()}
-        self._sampler = _Sampler(clock)
+        self._sampler = logs.Sampler(clock, LOG_SAMPLE_S)
 
     @classmethod
     def from_config(cls, cfg, base_url: str | None = None, user: str | None = None, secret: str | None = None,
@@ -259,6 +240,7 @@ class ProviderClient:
                               f"Provider answer rejected: {path}: {e.reason}: {e.detail}", endpoint=path,
                               reason=e.reason, item=None)
             raise
+        decoded.server_time = _server_time(resp, self.wall())
         stats.items += len(decoded.items)
         for r in decoded.rejections:
             stats.rejections[r.reason] += 1
@@ -299,6 +281,14 @@ class ProviderClient:
                        for g, b in self.breakers.items()},
             "endpoints": {p: s.as_dict() for p, s in self.stats.items()},
         }
+
+
+def _server_time(resp: requests.Response, wall: float) -> int:
+    """The provider's clock from its Date header; `wall` when there is none or it is unreadable."""
+    try:
+        return int(email.utils.parsedate_to_datetime(resp.headers["Date"]).timestamp())
+    except (KeyError, TypeError, ValueError, IndexError, OverflowError):
+        return int(wall)
 
 
 def _retry_after(resp: requests.Response) -> float | None:

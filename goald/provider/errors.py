@@ -76,3 +76,7 @@ class Decoded(Generic[T]):
     items: list[T] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
     extra: object = None
+    # The provider's clock when it answered (its HTTP Date header, Unix seconds; the client's
+    # wall clock when the header is missing or unreadable): the time of the state a page without
+    # per-item times (detail_live) holds, which the match pipeline's provider_update_time guard compares.
+    server_time: int | None = None

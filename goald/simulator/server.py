@@ -18,6 +18,7 @@ answered with HTTP 500 `{"code": 500, "msg": ...}` (the provider's own 5xx look)
 """
 from __future__ import annotations
 
+import email.utils
 import json
 import random
 import socket
@@ -124,6 +125,8 @@ class SimulatorServer:
                           err.status_code)
 
     def _provider(self, path: str) -> bytes:
+        # The provider's clock is the simulated one (a Date header pywsgi would fill with the real time).
+        bottle.response.set_header("Date", email.utils.formatdate(self.clock.now(), usegmt=True))
         self.in_flight += 1
         self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
         self.path_in_flight[path] += 1
