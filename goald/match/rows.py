@@ -9,6 +9,7 @@ referee) is None.
 """
 from __future__ import annotations
 
+from goald.match.minute import Tracked, minute_at, track
 from goald.provider.payloads import LiveMatch, Match, TeamScore
 
 
@@ -44,3 +45,11 @@ def from_match(m: Match) -> dict:
         "match_time": m.match_time, "provider_update_time": m.updated_at,
         **score_columns(m.home_scores, m.away_scores),
     }
+
+
+def object_row(m: Match) -> dict:
+    """A match object as the row of a match no actor tracks (goald/match/store.py
+    upsert_objects): its columns, with the period and text its status alone implies (`FT`,
+    `CAN`, ...; a running period's minute is the match actor's to compute)."""
+    tracked = track(Tracked(), m.status_id, 0)
+    return {**from_match(m), "period": tracked.period, "minute_text": minute_at(tracked, 0).text}
