@@ -20,7 +20,7 @@ from typing import Any, Callable, Mapping
 from goald.actors.schedule import Schedule, ScheduleError
 from goald.config import Config, ConfigError, _suggest
 
-BUILTIN_MODULES = ("goald.actors.jobs.runtime",)
+BUILTIN_MODULES = ("goald.actors.jobs.runtime", "goald.actors.jobs.ingest")
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 OVERLAP_POLICIES = ("skip", "allow")
 
@@ -45,12 +45,17 @@ class JobSpec:
     stagger: bool = True
     timeout_env: str | None = None    # the seeds' variable, in milliseconds (e.g. MATCH_MINUTE_TIMEOUT_MS)
     sources: tuple[tuple[str, str], ...] = ()   # (what, where) for overrides applied, for `goald jobs`
+    # "DEBUG" for a poller that runs every few seconds: its started / completed / skipped lines go
+    # to DEBUG and its failures are logged once a minute per error with a count (actors/job_actor.py).
+    log_runs: str = "INFO"
 
     def __post_init__(self) -> None:
         if not NAME_RE.match(self.name):
             raise ValueError(f"job name {self.name!r} must be lower-case letters, digits and _")
         if self.overlap not in OVERLAP_POLICIES:
             raise ValueError(f"job {self.name}: overlap must be one of {OVERLAP_POLICIES}")
+        if self.log_runs not in ("INFO", "DEBUG"):
+            raise ValueError(f"job {self.name}: log_runs must be INFO or DEBUG")
         if not self.timeout_s > 0:
             raise ValueError(f"job {self.name}: timeout_s must be positive")
 

@@ -58,7 +58,7 @@ class _RunPool:
 class JobContext:
     def __init__(self, *, occurrence: Occurrence, pool: Pool, config: Any, node: str,
                  cancel: gevent.event.Event, deadline: float | None = None, provider: Any = None,
-                 cache: Any = None, own_runs: Callable[[], list[int]] | None = None):
+                 cache: Any = None, matches: Any = None, own_runs: Callable[[], list[int]] | None = None):
         """`deadline`: time.time() at which the run times out (bounds its statement timeouts);
         `own_runs`: the ledger ids of the runs in flight on this node (orphan rescue spares them)."""
         self.occurrence = occurrence
@@ -69,6 +69,7 @@ class JobContext:
         self.node = node
         self.provider = provider
         self.cache = cache
+        self.matches = matches      # the match pipeline's router (actors/matches.py); None outside `goald run`
         self.log = logger.bind(job=occurrence.job, event="job.log")
         self.queries = 0
         self.deadline = deadline

@@ -55,6 +55,8 @@ ABANDONED_KILLS = 60  # an abandoned body is killed again every KILL_GRACE_S, th
 ERROR_MAX_CHARS = 2000
 RETRY_FIRST_S, RETRY_MAX_S = 0.1, 5.0
 FINISH_KILLS_TOLERATED = 3
+# Failures of jobs with log_runs = "DEBUG" (pollers): one line a minute per job and error.
+_QUIET_FAILURES = logs.Sampler(time.monotonic, 60.0)
 
 
 def _sleep_until(target: float) -> None:
@@ -186,7 +188,7 @@ class JobActor(SupervisedActor):
             msg = f"Job skipped: {self.job} (skipped_lock: already recorded missed by {claim.holder})"
         else:
             msg = f"Job skipped: {self.job} (skipped_lock: taken by {claim.holder})"
-        logs.event("INFO", "job.skipped", msg, job=self.job, outcome=claim.outcome, holder=claim.holder,
+        logs.event(self._level(), "job.skipped", msg, job=self.job, outcome=claim.outcome, holder=claim.holder,
                    existing=claim.existing)
 
     def _execute(self, occ: Occurrence, live: LiveRun) -> None:
@@ -196,6 +198,7 @@ class JobActor(SupervisedActor):
         spec = self.rt.specs[self.job]
         ctx = JobContext(occurrence=occ, pool=self.rt.pool, config=self.rt.cfg, node=self.rt.node,
                          cancel=self.rt.shutdown.cancel, provider=self.rt.provider, cache=self.rt.cache,
+                         matches=self.rt.matches,
                          own_runs=lambda: list(self.rt.runs))
         began = gevent.event.Event()
 
@@ -258,7 +261,7 @@ class JobActor(SupervisedActor):
 
     def _log_started(self, occ: Occurrence, started: float) -> None:
         stagger = f" (staggered +{occ.offset_s}s)" if occ.staggered and occ.offset_s else ""
-        logs.event("INFO", "job.started", f"Job started: {self.job}{stagger}", job=self.job,
+        logs.event(self._level(), "job.started", f"Job started: {self.job}{stagger}", job=self.job,
                    scheduled_at=occ.scheduled_at, period_at=occ.period_at, offset_s=occ.offset_s,
                    staggered=occ.staggered, late_ms=round((started - occ.scheduled_at) * 1000, 2))
 
@@ -303,13 +306,23 @@ class JobActor(SupervisedActor):
     def _log_outcome(self, outcome: str, started: float, finished: float, error: str | None) -> None:
         ms = round((finished - started) * 1000)
         if outcome == "succeeded":
-            logs.event("INFO", "job.completed", f"Job completed: {self.job} ({ms}ms)", job=self.job, duration_ms=ms)
+            logs.event(self._level(), "job.completed", f"Job completed: {self.job} ({ms}ms)", job=self.job,
+                       duration_ms=ms)
+        elif self._level() == "DEBUG":   # a poller: one line a minute per error, with a count
+            _QUIET_FAILURES.log("WARNING" if outcome == "interrupted" else "ERROR",
+                                "job.interrupted" if outcome == "interrupted" else "job.failed", (self.job, error),
+                                f"Job {outcome}: {self.job}: {error}", job=self.job, outcome=outcome,
+                                duration_ms=ms, error=error)
         elif outcome == "interrupted":
             logs.event("WARNING", "job.interrupted", f"Job interrupted: {self.job}: {error}", job=self.job,
                        duration_ms=ms)
         else:
             logs.event("ERROR", "job.failed", f"Job failed: {self.job}: {error}", job=self.job, outcome=outcome,
                        duration_ms=ms, error=error)
+
+    def _level(self) -> str:
+        spec = self.rt.specs.get(self.job)
+        return spec.log_runs if spec is not None else "INFO"
 
     def _ledger_failed(self, e: Exception) -> None:
         logs.event("ERROR", "job.ledger_failed", f"Job failed: {self.job}: run ledger unavailable: {e}",

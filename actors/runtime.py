@@ -100,6 +100,7 @@ class Runtime:
     runs: dict[int, LiveRun] = field(default_factory=dict)
     provider: Any = None
     cache: Any = None
+    matches: Any = None        # the MatchPipeline (actors/matches.py), set by the tree
 
     @property
     def heartbeat_s(self) -> float:

@@ -29,6 +29,8 @@ from croniter import CroniterBadDateError, croniter
 
 # The collision check looks this far ahead: a day covers every-N-minute and hourly jobs.
 COLLISION_HORIZON_S = 86400
+# Interval jobs more frequent than this are pollers, judged among themselves (see collisions()).
+POLLER_BELOW_S = 60
 # A cron expression must fire at least once after this instant (2000-01-01; croniter looks up to
 # 50 years ahead, so leap days count): '0 0 30 2 *' parses but never does.
 NEVER_FIRES_FROM = 946684800.0
@@ -147,14 +149,25 @@ class Collision:
                 f"(first at {when} UTC, {self.count}× in the next 24 h)")
 
 
+def is_poller(schedule: Schedule) -> bool:
+    """A sub-minute poller: an interval job that runs more often than once a minute."""
+    return schedule.every_s is not None and schedule.every_s < POLLER_BELOW_S
+
+
 def collisions(schedules: dict[str, Schedule], now: float, horizon_s: float = COLLISION_HORIZON_S) -> list[Collision]:
-    """Every pair of jobs that would start in the same second within the horizon.
+    """Every pair of jobs that would start in the same second within the horizon, judged in two
+    classes (docs/operations.md, "Collisions"): jobs of a minute or longer against each other, and
+    sub-minute pollers against each other. A poller meeting a longer job is not a collision: a job
+    every 2 s starts in every other second, so no offset could keep it apart, and a poller's run is
+    a request and a routing pass that holds a database connection for milliseconds, if at all.
 
     `schedules` holds only the jobs that count (enabled), with their effective offsets.
     """
     starts = {name: set(s.occurrences(now, now + horizon_s)) for name, s in schedules.items()}
     found = []
     for a, b in itertools.combinations(sorted(starts), 2):
+        if is_poller(schedules[a]) != is_poller(schedules[b]):
+            continue
         shared = starts[a] & starts[b]
         if shared:
             first = min(shared)

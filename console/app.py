@@ -15,6 +15,7 @@ import bottle
 from goald.console import envelope
 from goald import __version__, logs
 from goald.db.pool import DatabaseUnavailable, Pool, PoolTimeout
+from goald.match.changes import Changes
 
 
 @dataclass
@@ -30,6 +31,8 @@ class AppContext:
     actors: Callable[[], dict] | None = None
     # The provider client's counters, breakers and back-offs (ProviderClient.describe); None outside `goald run`.
     provider: Callable[[], dict] | None = None
+    # The match data's version (goald/match/changes.py): with it the match endpoints are routed.
+    changes: Changes | None = None
 
 
 def make_app(ctx: AppContext) -> bottle.Bottle:
@@ -75,6 +78,10 @@ def make_app(ctx: AppContext) -> bottle.Bottle:
             return envelope.error("unavailable", "no provider client in this process", 503)
         return envelope.ok(ctx.provider())
 
+    if ctx.changes is not None:
+        from goald.console import matches_api
+
+        app.config["goald.match_bodies"] = matches_api.install(app, ctx.pool, ctx.changes)
     return app
 
 

@@ -71,7 +71,7 @@ def _runtime_view(cfg, specs, flags):
 
 
 def _list(args, cfg, specs, flags) -> int:
-    from goald.actors.schedule import collisions
+    from goald.actors.schedule import collisions, is_poller
 
     rt = _runtime_view(cfg, specs, flags)
     now = time.time()
@@ -98,6 +98,10 @@ def _list(args, cfg, specs, flags) -> int:
                 print(f"collision: {p['message']}")
         else:
             print(f"no collisions among {len(enabled)} enabled jobs (next 24 h)")
+        pollers = sorted(n for n, sched in enabled.items() if is_poller(sched))
+        if pollers and not args.json:
+            print(f"sub-minute pollers, checked among themselves (not against jobs of a minute or longer): "
+                  f"{', '.join(f'{n} ({enabled[n].describe()})' for n in pollers)}")
         return exitcodes.CHECK_FAILED if pairs else exitcodes.OK
     if args.json:
         print(json.dumps({"stagger_enabled": rt.stagger_enabled(), "jobs": rows, "collisions": pairs}, indent=2))

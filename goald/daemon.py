@@ -4,7 +4,7 @@ Runs in the main greenlet. Start-up: the console's listening socket (a busy port
 console.host fails here, before anything slow) → database (embedded PostgreSQL when no
 database.url) → migrations → job catalog and collision check → orphan rescue
 → the provider client (with no provider.base_url: the built-in simulator on loopback as a demo feed)
-→ the actor tree (goald/tree.py: pool_monitor, heartbeat, jobs, clock, console), then READY=1 to systemd. Signals (handled in the hub, acted on here):
+→ the actor tree (goald/tree.py: pool_monitor, heartbeat, the match pipeline, jobs, clock, console), then READY=1 to systemd. Signals (handled in the hub, acted on here):
 - first SIGTERM/SIGINT: warm shutdown. STOPPING=1; the clock stops dispatching; running jobs may
   finish until `jobs.shutdown_timeout_s`, then they are cancelled and recorded `interrupted`;
   actors stop in reverse order; the embedded PostgreSQL stops last; exit 0;
@@ -28,6 +28,8 @@ import pykka
 from goald import __version__, config as config_mod, exitcodes, flags as flagnames, logs
 from goald.actors import catalog, ledger
 from goald.actors.clock import Replan
+from goald.actors.jobs import ingest
+from goald.actors.matches import MatchPipeline
 from goald.actors.runtime import Runtime
 from goald.actors.schedule import collisions
 from goald.actors.supervisor import StartFailed
@@ -36,6 +38,7 @@ from goald.console.app import AppContext, make_app
 from goald.console.server import ConsoleStartError, bind as bind_console
 from goald.db.database import Database, node_name
 from goald.db.pool import DatabaseUnavailable
+from goald.match.changes import Changes
 from goald.migrations.runner import MigrationError, migrate as apply_migrations
 from goald.provider.client import ProviderClient
 from goald.simulator.service import build as demo_simulator
@@ -168,10 +171,13 @@ class _Daemon:
         if code is not None:
             return code
         self.notifier.status("starting actors")
+        changes = Changes()
         app = make_app(AppContext(pool=db.pool, node=self.node, database=db.where, embedded=db.embedded is not None,
-                                  actors=self._describe_tree, provider=self.provider.describe))
+                                  actors=self._describe_tree, provider=self.provider.describe, changes=changes))
         listener, self.listener = self.listener, None
-        self.tree = Tree(self.rt, notifier=self.notifier, app=app, listener=listener, on_escalate=self.sig.on_escalate)
+        pipeline = MatchPipeline(db.pool, lambda: self.rt.cfg, changes)
+        self.tree = Tree(self.rt, notifier=self.notifier, app=app, listener=listener, on_escalate=self.sig.on_escalate,
+                         pipeline=pipeline)
         self.root_directory = self.tree.root_directory
         try:
             self.root = self.tree.start()
@@ -181,6 +187,7 @@ class _Daemon:
         if self.sig.escalated or not self.root.is_alive():
             logs.event("ERROR", "goald.start_failed", "Actors did not start; the log above says which and why")
             return exitcodes.STARTUP
+        ingest.log_started(self.rt.specs, cfg)
         host, port = self.tree.console_address()
         logs.event("INFO", "goald.ready", f"goald ready: console on http://{host}:{port}", host=host, port=port,
                    jobs=len(specs))

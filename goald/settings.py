@@ -79,6 +79,7 @@ SECTIONS: dict[str, str] = {
     "jobs": "Periodic jobs: the clock, stagger, the run ledger and shutdown",
     "supervisor": "Restart policy of the actor tree (Erlang/OTP style)",
     "provider": "The TheSports-compatible data provider; none configured: the built-in simulator (demo feed)",
+    "match": "The live match pipeline: match actors, their batched writes, the ingest jobs",
 }
 
 SETTINGS: tuple[Setting, ...] = (
@@ -308,6 +309,41 @@ SETTINGS: tuple[Setting, ...] = (
         "provider.demo_seed", int, 1,
         "Seed of the built-in simulator's day: the same seed gives the same day.",
         minimum=0, maximum=2**31 - 1,
+    ),
+    Setting(
+        "match.max_updates_per_tick", int, 500,
+        "Rows in one batched write of the match writer (provider changes, guarded by "
+        "provider_update_time); a tick with more changed matches writes them in several statements.",
+        minimum=1, maximum=10000, legacy_env=("MAX_UPDATES_PER_TICK",), warn_above=5000,
+        warn_reason="statements that large hold row locks longer than a tick",
+    ),
+    Setting(
+        "match.minute_batch_size", int, 500,
+        "Rows in one write of the minute engine's columns (minute, minute_text, period).",
+        minimum=1, maximum=10000, legacy_env=("MATCH_MINUTE_BATCH_SIZE",),
+    ),
+    Setting(
+        "match.write_interval_s", float, 0.1,
+        "How often the match writer writes what the match actors changed (one tick).",
+        minimum=0.01, maximum=5, unit="s",
+    ),
+    Setting(
+        "match.retire_after_s", float, 900.0,
+        "How long a match actor stays after its match ended, was abandoned or cancelled (late "
+        "corrections are still applied), before it retires.",
+        minimum=0, maximum=86400, unit="s",
+    ),
+    Setting(
+        "match.enricher_concurrency", int, 4,
+        "Provider requests the reference sync (teams, competitions) makes at once.",
+        minimum=1, maximum=50, legacy_env=("MATCH_ENRICHER_CONCURRENCY",), warn_above=20,
+        warn_reason="the provider throttles bursts; the seeds' runbook says 10 at most",
+    ),
+    Setting(
+        "match.recent_max_pages", int, 50,
+        "Pages of match/recent/list one run of recent_sync reads at most (1000 matches a page); "
+        "the next run goes on from where it stopped.",
+        minimum=1, maximum=1000,
     ),
 )
 

@@ -6,6 +6,9 @@ core pieces together.
     root (one_for_one)
     ├─ pool_monitor           ServiceActor(PoolMonitor)   (omitted when with_pool_monitor=False)
     ├─ heartbeat              ServiceActor(Heartbeat)     beats this node's running runs
+    ├─ match_writer           ServiceActor(WriterService) the match actors' batched writes (actors/matches.py)
+    ├─ match_ticker           ServiceActor(TickerService) the minute engine's wake-ups
+    ├─ matches (dynamic)      MatchActor × tracked match  (actors/match_actor.py)
     ├─ jobs (one_for_one)     JobActor × catalog
     ├─ clock                  Clock (dispatches to jobs, records what nobody ran; systemd watchdog)
     └─ console                ServiceActor(HttpServer)    (omitted when app is None)
@@ -33,6 +36,7 @@ from goald.actors.base import Start
 from goald.actors.clock import Clock
 from goald.actors.heartbeat import Heartbeat
 from goald.actors.job_actor import COLD_GRACE_S, KILL_GRACE_S, JobActor
+from goald.actors.matches import MatchPipeline, TickerService, WriterService, match_supervisor
 from goald.actors.runtime import Runtime
 from goald.actors.service import ServiceActor
 from goald.actors.supervisor import ChildSpec, Intensity, Supervisor
@@ -68,6 +72,7 @@ class Tree:
     root_directory: dict = field(default_factory=dict)
     jobs_directory: dict = field(default_factory=dict)
     services: dict = field(default_factory=dict)   # name -> the service object of the live incarnation
+    pipeline: MatchPipeline | None = None          # the match pipeline (made here unless given)
     _stop_deadline: float | None = None
 
     def _within_budget(self, own_s: float | Callable[[], float]) -> Callable[[], float]:
@@ -102,6 +107,15 @@ class Tree:
             out.append(self._service("pool_monitor", lambda: PoolMonitor(
                 rt.pool, node=rt.node, interval_s=rt.cfg["pool_monitor.interval_s"]), "monitor", ACTOR_STOP_S))
         out.append(self._service("heartbeat", lambda: Heartbeat(rt), "heartbeat", ACTOR_STOP_S))
+        if self.pipeline is None:
+            self.pipeline = MatchPipeline(rt.pool, lambda: rt.cfg)
+        pipeline = rt.matches = self.pipeline
+        pipeline.supervisor = lambda: self.root_directory.get("matches")
+        out.append(self._service("match_writer", lambda: WriterService(pipeline), "writer", ACTOR_STOP_S))
+        out.append(self._service("match_ticker", lambda: TickerService(pipeline), "ticker", ACTOR_STOP_S))
+        out.append(ChildSpec("matches", lambda parent, n: match_supervisor(
+            pipeline, parent, n, intensity, self._within_budget(ACTOR_STOP_S)), kind="dynamic_supervisor",
+            shutdown_timeout_s=self._within_budget(ACTOR_STOP_S + 1.0)))
         out.append(ChildSpec("jobs", lambda parent, n: Supervisor.start(
             name=n, parent=parent, children=job_children, intensity=intensity, directory=self.jobs_directory),
             shutdown_timeout_s=self._within_budget(lambda: self._drain_s() + ACTOR_STOP_S)))

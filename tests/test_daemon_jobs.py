@@ -143,9 +143,13 @@ def test_health_actors_shows_the_live_tree(db_dsn, processes):
     body = requests.get(g.url("/health/actors"), timeout=5).json()
     assert body["ok"] is True and body["healthy"] is True
     tree = body["tree"]
-    assert [c["name"] for c in tree["children"]] == ["pool_monitor", "heartbeat", "jobs", "clock", "console"]
+    assert [c["name"] for c in tree["children"]] == ["pool_monitor", "heartbeat", "match_writer", "match_ticker",
+                                                     "matches", "jobs", "clock", "console"]
     jobs = next(c for c in tree["children"] if c["name"] == "jobs")
-    assert {c["name"] for c in jobs["children"]} >= {"orphan_rescue", "ledger_prune", "pool_samples_prune"}
+    assert {c["name"] for c in jobs["children"]} >= {"orphan_rescue", "ledger_prune", "pool_samples_prune",
+                                                     "detail_live", "daily_diary"}
+    matches = next(c for c in tree["children"] if c["name"] == "matches")
+    assert matches["kind"] == "dynamic_supervisor" and matches["state"] == "running"
     assert all(c["state"] == "running" and c["restarts"] == 0 for c in jobs["children"])
     assert g.stop() == 0
 
@@ -259,10 +263,12 @@ def test_a_collision_is_a_warning_at_start_or_a_refusal_with_exit_2_when_configu
     warned.wait_ready()
     collisions = [e for e in warned.events() if e.get("event") == "jobs.collision"]
     assert collisions and {c["level"] for c in collisions} == {"WARNING"}
-    msgs = [c["msg"] for c in collisions]  # an every-second job collides with every other job
+    msgs = [c["msg"] for c in collisions]  # an every-second job collides with every other sub-minute poller
     assert any(m.startswith(("Job collision: orphan_rescue and test_count both start at :00",
                              "Job collision: orphan_rescue and test_count both start at :30")) for m in msgs), msgs
-    assert any(m.startswith("Job collision: ledger_prune and test_count both start at :50") for m in msgs), msgs
+    assert any(m.startswith("Job collision: detail_live and test_count both start at :") for m in msgs), msgs
+    # ... but not with the jobs of a minute or longer: pollers are judged among themselves
+    assert not any("ledger_prune" in m for m in msgs), msgs
     assert warned.stop() == 0
     refused = processes("refuse", GOALD_JOBS_COLLISIONS="refuse", **env)
     assert refused.wait() == exitcodes.CONFIG

@@ -1,0 +1,268 @@
+"""The public match endpoints: `GET /api/matches/live`, `/api/matches/diary?date=YYYY-MM-DD` and
+`/api/matches/<id>`. Database only (goald/match/read.py), never the provider; clients never compute
+anything (minute, text, display score and status vocabulary are all in the answer).
+
+**Shared bodies.** A response body is built once per change of the match data and shared by every
+request until the next change: `SharedBodies` keeps, per route and parameters, the encoded body,
+its ETag and the `Changes.version` it was built at (goald/match/changes.py; every writer of this
+process bumps it). A body is rebuilt when the version moved or after `max_age_s` (writes of other
+nodes, and the not-started matches whose kick-off time passes, move no version here). Concurrent
+requests for a stale body wait for the one build (single flight), so a thousand clients cost one
+query. `If-None-Match` with the current ETag answers 304 without a body.
+
+Handlers run in the request's greenlet (gevent.pywsgi); a database error is the app's `_guard`'s
+(a logged 500 in the envelope, never a traceback); bad parameters are a 400 in the envelope.
+The answer's shapes are the msgspec Structs below (the OpenAPI document of the public API is to be
+generated from them).
+"""
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Callable
+
+import bottle
+import gevent.event
+import msgspec
+
+from goald.console import envelope
+from goald.db.pool import DatabaseUnavailable, Pool, PoolTimeout
+from goald.match import read
+from goald.match.changes import Changes
+from goald.match.state import STATUS_NAMES, short_status
+
+MAX_ID_LENGTH = 64
+BUILD_WAIT_S = 10.0
+
+
+class Named(msgspec.Struct, omit_defaults=False):
+    id: str | None
+    name: str | None
+    logo: str | None
+
+
+class Side(msgspec.Struct):
+    display: int            # what a scoreboard shows: overtime score once there is one, else regular
+    regular: int
+    half_time: int
+    overtime: int
+    penalties: int          # the shoot-out, never added to goals
+    red_cards: int
+    yellow_cards: int
+    corners: int | None     # None: the provider has no corner data for this match
+
+
+class Kickoffs(msgspec.Struct):
+    first_half: int | None
+    second_half: int | None
+    extra_time: int | None
+    extra_time_second_half: int | None
+
+
+class MatchOut(msgspec.Struct):
+    id: str
+    competition: Named
+    season_id: str | None
+    home_team: Named
+    away_team: Named
+    match_time: int                 # scheduled kick-off, Unix seconds UTC
+    status_id: int
+    status: str                     # readable: "first half", "ended", ...
+    short_status: str               # NS 1H HT 2H ET BT P FT AET PEN PST INT ABD CANC
+    period: str
+    minute: int | None
+    added_minute: int | None        # the N of 45+N'
+    announced_added_minute: int | None
+    minute_text: str
+    home: Side
+    away: Side
+    kickoffs: Kickoffs
+    finished_after: str | None      # regular | extra_time | penalties
+    ended_reason: str | None
+    stale_reason: str | None        # set while the data is delayed
+    provider_update_time: int | None
+    updated_at: str
+
+
+class Incident(msgspec.Struct):
+    seq: int
+    type: int
+    position: int | None
+    time: int | None
+    add_time: int | None
+    player_id: str | None
+    player_name: str | None
+    home_score: int | None
+    away_score: int | None
+
+
+class Stat(msgspec.Struct):
+    type: int
+    home: int
+    away: int
+
+
+class MatchDetail(MatchOut):
+    incidents: list[Incident] = []
+    stats: list[Stat] = []
+
+
+class MatchList(msgspec.Struct):
+    ok: bool
+    count: int
+    matches: list[MatchOut]
+
+
+class DiaryList(MatchList):
+    date: str = ""
+
+
+class OneMatch(msgspec.Struct):
+    ok: bool
+    match: MatchDetail
+
+
+_ENCODER = msgspec.json.Encoder()
+
+
+def match_out(r: dict, cls=MatchOut, **extra) -> MatchOut:
+    def side(s: str) -> Side:
+        return Side(r[f"{s}_display"], r[f"{s}_regular"], r[f"{s}_half_time"], r[f"{s}_overtime"],
+                    r[f"{s}_penalties"], r[f"{s}_red_cards"], r[f"{s}_yellow_cards"], r[f"{s}_corners"])
+    return cls(
+        id=r["id"], competition=Named(r["competition_id"], r["competition_name"], r["competition_logo"]),
+        season_id=r["season_id"], home_team=Named(r["home_team_id"], r["home_name"], r["home_logo"]),
+        away_team=Named(r["away_team_id"], r["away_name"], r["away_logo"]), match_time=r["match_time"],
+        status_id=r["status_id"], status=STATUS_NAMES.get(r["status_id"], "unknown"),
+        short_status=short_status(r["period"], r["finished_after"]), period=r["period"], minute=r["minute"],
+        added_minute=r["added_minute"], announced_added_minute=r["announced_added_minute"],
+        minute_text=r["minute_text"], home=side("home"), away=side("away"),
+        kickoffs=Kickoffs(r["first_half_kickoff_ts"], r["second_half_kickoff_ts"], r["overtime_kickoff_ts"],
+                          r["overtime_second_kickoff_ts"]),
+        finished_after=r["finished_after"], ended_reason=r["ended_reason"], stale_reason=r["stale_reason"],
+        provider_update_time=r["provider_update_time"],
+        updated_at=r["updated_at"].astimezone(timezone.utc).isoformat(timespec="milliseconds"), **extra)
+
+
+@dataclass
+class _Body:
+    version: int
+    built_at: float
+    body: bytes
+    etag: str
+
+
+class SharedBodies:
+    """Encoded bodies per key, rebuilt once per data version (or after max_age_s), single flight."""
+
+    def __init__(self, changes: Changes, max_age_s: float = 1.0, clock: Callable[[], float] = time.monotonic):
+        self.changes, self.max_age_s, self.clock = changes, max_age_s, clock
+        self._bodies: dict[tuple, _Body] = {}
+        self._building: dict[tuple, gevent.event.AsyncResult] = {}
+        self.builds = 0
+        self.served = 0
+
+    def get(self, key: tuple, build: Callable[[], bytes]) -> _Body:
+        self.served += 1
+        cached = self._bodies.get(key)
+        if cached is not None and cached.version == self.changes.version and \
+                self.clock() - cached.built_at < self.max_age_s:
+            return cached
+        waiting = self._building.get(key)
+        if waiting is not None:
+            return waiting.get(timeout=BUILD_WAIT_S)
+        result = self._building[key] = gevent.event.AsyncResult()
+        try:
+            version, started = self.changes.version, self.clock()
+            body = build()
+            fresh = _Body(version, started, body, '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"')
+            self.builds += 1
+            if len(self._bodies) > 10_000:     # diary dates and match ids are many: keep memory bounded
+                self._bodies.clear()
+            self._bodies[key] = fresh
+            result.set(fresh)
+            return fresh
+        except BaseException as e:
+            result.set_exception(e)          # the waiters get the error too; errors are never kept
+            raise
+        finally:
+            del self._building[key]
+
+
+def install(app: bottle.Bottle, pool: Pool, changes: Changes, max_age_s: float = 1.0) -> SharedBodies:
+    bodies = SharedBodies(changes, max_age_s)
+
+    def query(fn, *args):
+        with pool.connection(timeout_s=5.0) as conn:
+            try:
+                return fn(conn, *args)
+            finally:
+                conn.rollback()
+
+    def serve(key: tuple, build: Callable[[], bytes]):
+        try:
+            shared = bodies.get(key, build)
+        except (PoolTimeout, DatabaseUnavailable) as e:
+            return envelope.error("database_unavailable", str(e), 503)
+        except _NotFound as e:
+            return envelope.error("not_found", str(e), 404)
+        bottle.response.set_header("ETag", shared.etag)
+        bottle.response.set_header("Cache-Control", "no-cache")
+        bottle.response.content_type = "application/json"
+        if _matches_etag(bottle.request.get_header("If-None-Match"), shared.etag):
+            bottle.response.status = 304
+            return b""
+        return shared.body
+
+    @app.get("/api/matches/live")
+    def live():
+        def build():
+            rows = query(read.live, int(time.time()))
+            return _ENCODER.encode(MatchList(True, len(rows), [match_out(r) for r in rows]))
+        return serve(("live",), build)
+
+    @app.get("/api/matches/diary")
+    def diary():
+        raw = bottle.request.query.getunicode("date") or ""
+        try:
+            day = datetime.strptime(raw, "%Y-%m-%d").replace(tzinfo=timezone.utc)
+        except ValueError:
+            return envelope.error("bad_request", "date must be a day as YYYY-MM-DD (UTC), e.g. "
+                                  f"?date={datetime.now(timezone.utc):%Y-%m-%d}", 400, parameter="date")
+        start = int(day.timestamp())
+
+        def build():
+            rows = query(read.diary, start)
+            return _ENCODER.encode(DiaryList(True, len(rows), [match_out(r) for r in rows], date=raw))
+        return serve(("diary", start), build)
+
+    @app.get("/api/matches/<match_id>")
+    def one(match_id: str):
+        if not match_id or len(match_id) > MAX_ID_LENGTH or not match_id.isascii() or not match_id.isprintable():
+            return envelope.error("bad_request", f"a match id is 1-{MAX_ID_LENGTH} printable ASCII characters",
+                                  400, parameter="id")
+
+        def build():
+            r = query(read.one, match_id)
+            if r is None:
+                raise _NotFound(f"no match {match_id}")
+            detail = match_out(r, MatchDetail, incidents=[Incident(**i) for i in r["incidents"]],
+                               stats=[Stat(**s) for s in r["stats"]])
+            return _ENCODER.encode(OneMatch(True, detail))
+        return serve(("one", match_id), build)
+
+    return bodies
+
+
+class _NotFound(Exception):
+    pass
+
+
+def _matches_etag(header: str | None, etag: str) -> bool:
+    if not header:
+        return False
+    if header.strip() == "*":
+        return True
+    return any(tag.strip().removeprefix("W/") == etag for tag in header.split(","))
