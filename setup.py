@@ -75,7 +75,8 @@ setup(
         # import-linter: .ci/run checks the layer contracts in .importlinter (docs/ARCHITECTURE.md).
         "test": ["pytest>=8", "import-linter>=2.1", "hypothesis>=6"],
         # bench/tick_precision.py compares goald's clock with APScheduler 3.x (the Python default).
-        "bench": ["APScheduler>=3.10,<4"],
+        # bench/live_endpoint.py's peer: the FastAPI app a Python team would otherwise write.
+        "bench": ["APScheduler>=3.10,<4", "fastapi>=0.110", "uvicorn>=0.29"],
     },
     entry_points={"console_scripts": ["goald = goald.main:main"]},
     classifiers=[

@@ -100,6 +100,7 @@ class MatchActor(SupervisedActor):
                 self.pipeline.untrack(self.key)
                 return None
             self.held = state.from_row(row)
+            self.pipeline.forget_last(self.key)
             self.pipeline.counts["reloaded"] += 1
             self._after_change()
         else:
@@ -126,7 +127,7 @@ class MatchActor(SupervisedActor):
         self.held = out.held
         if out.kind == "unchanged":
             if out.stamp:
-                self.pipeline.submit(self.held, data=False)
+                self.pipeline.submit(self.held, data=False, shown=False)   # the last_event_ts stamp only
             return
         self.pipeline.submit(self.held, data=True, incidents=out.incidents_changed, stats=out.stats_changed)
         if out.transition:

@@ -236,8 +236,91 @@ def test_bad_parameters_and_unknown_matches_get_an_error_in_the_envelope(h, path
 def test_the_diary_endpoint_lists_the_days_matches_by_kick_off(busy):
     h = busy
     h.run_job(ingest.daily_diary)
-    date = __import__("datetime").datetime.utcfromtimestamp(DAY).strftime("%Y-%m-%d")
+    import datetime
+
+    date = datetime.datetime.fromtimestamp(DAY, tz=datetime.timezone.utc).strftime("%Y-%m-%d")
     status, doc = h.get_json(f"/api/matches/diary?date={date}")
     times = [m["match_time"] for m in doc["matches"]]
     assert status == 200 and doc["date"] == date and doc["count"] == len(times) > 100
     assert times == sorted(times) and all(DAY <= t < DAY + 86400 for t in times)
+
+
+def test_a_client_that_accepts_gzip_gets_the_body_compressed_once_with_its_own_etag(busy):
+    import gzip
+
+    h = busy
+    h.step()
+    plain = h.get("/api/matches/live")
+    zipped = [h.get("/api/matches/live", {"Accept-Encoding": "gzip, deflate"}) for _ in range(3)]
+    assert zipped[0][1]["content-encoding"] == "gzip" and zipped[0][1]["vary"] == "Accept-Encoding"
+    assert gzip.decompress(zipped[0][2]) == plain[2] and len(zipped[0][2]) < len(plain[2]) / 3
+    assert zipped[0][2] is zipped[2][2] or zipped[0][2] == zipped[2][2]
+    assert zipped[0][1]["etag"] != plain[1]["etag"]
+    status, _, _ = h.get("/api/matches/live", {"Accept-Encoding": "gzip", "If-None-Match": zipped[0][1]["etag"]})
+    assert status == 304
+    refused = h.get("/api/matches/live", {"Accept-Encoding": "gzip;q=0"})
+    assert "content-encoding" not in refused[1] and refused[2] == plain[2]
+
+
+def test_a_rebuilt_listing_re_encodes_only_the_matches_that_changed_and_equals_the_typed_encoding(busy):
+    from goald.console import matches_api
+    from goald.match import read
+
+    h = busy
+    h.step()
+    h.get("/api/matches/live")
+    before = h.bodies.fragments.encoded
+    h.clock.advance(15)     # about a quarter of the running matches' minutes move
+    h.step()
+    _, _, body = h.get("/api/matches/live")
+    doc = msgspec.json.decode(body, type=matches_api.MatchList)   # the typed shape, strictly
+    with h.pool.connection() as conn:
+        rows = read.live(conn, int(__import__("time").time()))
+    typed = matches_api._ENCODER.encode(matches_api.MatchList(True, len(rows), [matches_api.match_out(r) for r in rows]))
+    assert body == typed and doc.count == len(rows) > 10
+    assert 0 < h.bodies.fragments.encoded - before < len(rows) * 0.6
+
+
+def test_a_body_is_rebuilt_at_most_every_min_age_however_often_the_data_change(db_dsn):
+    from goald.console.matches_api import SharedBodies
+    from goald.match.changes import Changes
+
+    now = [100.0]
+    changes = Changes()
+    bodies = SharedBodies(changes, max_age_s=1.0, clock=lambda: now[0], min_age_s=0.25)
+    built = []
+
+    def build():
+        built.append(now[0])
+        return b"{}"
+    for step in range(10):            # the data change every 100 ms for a second
+        now[0] = 100.0 + step / 10
+        changes.bump()
+        bodies.get(("k",), build)
+    assert [round(b - 100, 1) for b in built] == [0.0, 0.3, 0.6, 0.9]
+    now[0] += 0.05
+    changes.bump()
+    bodies.get(("k",), build)          # a change within min_age of the last build: the body waits
+    assert len(built) == 4
+    now[0] += 0.3
+    bodies.get(("k",), build)          # then it is built at the next request
+    assert len(built) == 5
+    now[0] += 0.3
+    bodies.get(("k",), build)
+    assert len(built) == 5             # nothing moved: the same body
+
+
+def test_an_unchanged_detail_live_item_is_not_told_again_until_its_last_event_stamp_is_due(h):
+    tracked(h, "m1")
+    item = live("m1", 2, kickoff_ts=NOW - 60)
+    send(h, item, at=NOW)
+    stamp = row(h, "m1", "last_event_ts")[0]
+    told = h.pipeline.counts["applied"] + h.pipeline.counts.get("unchanged", 0)
+    for k in range(1, 10):
+        h.pipeline.route_live([item], NOW, NOW + 2 * k)
+    h.settle()
+    assert h.pipeline.counts["unchanged"] == 9 and h.pipeline.counts["applied"] + 9 == told + 9
+    send(h, item, at=NOW + 31)           # SEEN_STAMP_S later: told, and the stamp refreshed
+    assert row(h, "m1", "last_event_ts")[0] == NOW + 31 > stamp
+    send(h, live("m1", 3, kickoff_ts=0), at=NOW + 33)   # a changed item always goes through
+    assert row(h, "m1", "status_id")[0] == 3

@@ -418,3 +418,21 @@ def test_the_slow_path_for_a_page_with_a_bad_item_gives_the_same_items_as_the_fa
     bad["results"].append({"id": "broken"})
     slow = decode_live(bad)
     assert slow.items == fast and only_rejection(slow).item == "broken"
+
+
+def test_a_big_page_decoded_in_chunks_gives_what_the_whole_page_gives_with_the_same_rejections(monkeypatch):
+    from goald.provider import validation
+    from tests import provider_samples as ps
+
+    items = [ps.live_item(f"m{i:06d}", n_tlive=0) for i in range(700)]
+    items[3]["score"][1] = 99            # unknown status
+    items[600]["score"] = items[600]["score"][:4]   # a short score array
+    body = ps.body(ps.page(items))
+    whole = decode.detail_live(body, ps.NOW)
+    monkeypatch.setattr(validation, "CHUNK_BYTES", 0)
+    chunked = decode.detail_live(body, ps.NOW)
+    assert chunked.items == whole.items and len(chunked.items) == 698
+    assert [(r.item, r.reason, r.detail) for r in chunked.rejections] == \
+        [(r.item, r.reason, r.detail) for r in whole.rejections]
+    assert [r.item for r in chunked.rejections] == ["m000003", "m000600"]
+    assert "$.results[600]" in chunked.rejections[1].detail

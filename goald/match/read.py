@@ -29,6 +29,46 @@ LEFT JOIN competitions c ON c.id = m.competition_id
 _NAMES = MATCH_COLUMNS + JOINED
 
 
+# What a listed match's answer depends on: updated_at (moved by every data change, see the trigger
+# in sql/0006), the minute engine's columns and stale_reason (which do not move it), and the joined
+# team and competition rows. Equal keys: the encoded answer of the match can be reused.
+_KEYS = """
+SELECT m.id, m.updated_at, m.period, m.minute, m.added_minute, m.minute_text, m.stale_reason,
+       ht.updated_at, at.updated_at, c.updated_at
+FROM matches m
+LEFT JOIN teams ht ON ht.id = m.home_team_id
+LEFT JOIN teams at ON at.id = m.away_team_id
+LEFT JOIN competitions c ON c.id = m.competition_id
+"""
+_LIVE_WHERE = " WHERE m.status_id = ANY(%s) OR (m.status_id = 1 AND m.match_time <= %s) ORDER BY m.match_time, m.id"
+_DIARY_WHERE = " WHERE m.match_time >= %s AND m.match_time < %s ORDER BY m.match_time, m.id"
+
+
+def _keys(conn, where: str, args: tuple) -> list[tuple[str, tuple]]:
+    with conn.cursor() as cur:
+        cur.execute(_KEYS + where, args)
+        return [(r[0], r[1:]) for r in cur.fetchall()]
+
+
+def live_keys(conn, now: int) -> list[tuple[str, tuple]]:
+    """(id, key) of the live listing, in its order: a narrow query, so that only the matches whose
+    key changed need their full rows (`by_ids`)."""
+    return _keys(conn, _LIVE_WHERE, (sorted(LIVE_STATUSES), now))
+
+
+def diary_keys(conn, day_start: int) -> list[tuple[str, tuple]]:
+    return _keys(conn, _DIARY_WHERE, (day_start, day_start + 86400))
+
+
+def by_ids(conn, ids: list[str]) -> list[dict]:
+    """The full rows of these matches (any order)."""
+    if not ids:
+        return []
+    with conn.cursor() as cur:
+        cur.execute(_SELECT + " WHERE m.id = ANY(%s)", (list(ids),))
+        return _rows(cur)
+
+
 def _rows(cur) -> list[dict]:
     return [dict(zip(_NAMES, r)) for r in cur.fetchall()]
 
@@ -36,16 +76,14 @@ def _rows(cur) -> list[dict]:
 def live(conn, now: int) -> list[dict]:
     """The live set (2, 3, 4, 5, 7) and the matches not started whose kick-off time has passed."""
     with conn.cursor() as cur:
-        cur.execute(_SELECT + " WHERE m.status_id = ANY(%s) OR (m.status_id = 1 AND m.match_time <= %s)"
-                    " ORDER BY m.match_time, m.id", (sorted(LIVE_STATUSES), now))
+        cur.execute(_SELECT + _LIVE_WHERE, (sorted(LIVE_STATUSES), now))
         return _rows(cur)
 
 
 def diary(conn, day_start: int) -> list[dict]:
     """The matches kicking off in [day_start, day_start + 24 h), by kick-off time."""
     with conn.cursor() as cur:
-        cur.execute(_SELECT + " WHERE m.match_time >= %s AND m.match_time < %s ORDER BY m.match_time, m.id",
-                    (day_start, day_start + 86400))
+        cur.execute(_SELECT + _DIARY_WHERE, (day_start, day_start + 86400))
         return _rows(cur)
 
 

@@ -57,6 +57,7 @@ ENDPOINT_GROUPS: dict[str, str] = {
 THROTTLE_BACKOFF_MAX_S = 60.0
 JITTER = 0.2
 LOG_SAMPLE_S = 60.0
+CLOCK_SKEW_WARN_S = 30.0   # the provider's Date header this far from our clock: a warning (sampled)
 _CREDENTIALS = re.compile(r"\b(user|secret)=[^&\s'\"]*", re.IGNORECASE)
 
 
@@ -99,6 +100,7 @@ class ProviderClient:
         self.throttles = {g: _Throttle(throttle_backoff_s) for g in groups}
         self.stats = {p: EndpointStats(g) for p, g in ENDPOINT_GROUPS.items()}
         self._sampler = logs.Sampler(clock, LOG_SAMPLE_S)
+        self.clock_skew_s: float | None = None   # the provider's clock minus ours, at the last answer
 
     @classmethod
     def from_config(cls, cfg, base_url: str | None = None, user: str | None = None, secret: str | None = None,
@@ -233,14 +235,17 @@ class ProviderClient:
                 self._throttled(path, stats, _retry_after(resp), "code 429 in the body")
             if env.code not in (0, None):
                 self._refused(path, stats, f"code_{env.code}", f"code {env.code}: {_scrub(env.msg or '')}")
-            decoded = decode.DECODERS[path](env, self.wall())  # the envelope is decoded once
+            # The relative-time checks (a kick-off "within 24 h of now") use the provider's clock, so that
+            # a provider whose clock disagrees with ours is reported as such, not as bad items.
+            server_time = self._clock_check(path, resp)
+            decoded = decode.DECODERS[path](env, server_time)  # the envelope is decoded once
         except PayloadRejected as e:
             stats.rejections[e.reason] += 1
             self._sampler.log("ERROR", "provider.payload.rejected", (path, e.reason),
                               f"Provider answer rejected: {path}: {e.reason}: {e.detail}", endpoint=path,
                               reason=e.reason, item=None)
             raise
-        decoded.server_time = _server_time(resp, self.wall())
+        decoded.server_time = server_time
         stats.items += len(decoded.items)
         for r in decoded.rejections:
             stats.rejections[r.reason] += 1
@@ -248,6 +253,18 @@ class ProviderClient:
                               f"Provider item rejected: {path}: {r.item}: {r.reason}: {r.detail}", endpoint=path,
                               reason=r.reason, item=r.item)
         return decoded
+
+    def _clock_check(self, path: str, resp: requests.Response) -> int:
+        wall = self.wall()
+        server = _server_time(resp, wall)
+        skew = server - wall
+        self.clock_skew_s = skew
+        if abs(skew) > CLOCK_SKEW_WARN_S:
+            self._sampler.log("WARNING", "provider.clock_skew", ("skew",),
+                              f"The provider's clock is {skew:+.0f}s from this host's (HTTP Date of {path}); "
+                              f"minutes and staleness are computed on this host's clock: check NTP on both",
+                              endpoint=path, skew_s=round(skew))
+        return server
 
     def _throttled(self, path: str, stats: EndpointStats, retry_after: float | None, what: str):
         group = ENDPOINT_GROUPS[path]
@@ -277,6 +294,7 @@ class ProviderClient:
         now = self.clock()
         return {
             "base_url": self.base_url,
+            "clock_skew_s": None if self.clock_skew_s is None else round(self.clock_skew_s),
             "groups": {g: {**b.describe(), "throttle_backoff_s": round(max(0.0, self.throttles[g].until - now), 1)}
                        for g, b in self.breakers.items()},
             "endpoints": {p: s.as_dict() for p, s in self.stats.items()},
