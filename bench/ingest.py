@@ -13,7 +13,8 @@
    of the same changes, with no actors, no state and no decoding. Reported: updates/s of both
    (median of the rounds) and the ratio. Targets: >= 2,000 updates/s and >= 60 % of the baseline.
 2. **Freshness** (real time): `goald simulate` (same seed and day, 18:30) and a real `goald run`
-   polling it (detail_live every 2 s, the default), each in its own process. For `--seconds` the
+   polling it (detail_live every 2 s, the default), each in its own process. Once goald is past its
+start-up catch-up (its first recent_sync has completed), for `--seconds` the
    bench reads `/api/matches/live` back to back (50 ms apart) and, for each match whose status, score, cards or
    corners changed, measures the time from the moment that state began in the simulator (its
    timeline, rebuilt here from the same seed) to the moment the API showed it. Reported: p50 /
@@ -218,6 +219,12 @@ def freshness(args, maintenance, world):
             if doc.get("count", 0) >= args.live * 0.9:
                 break
             time.sleep(1)
+        # Steady state: past the start-up catch-up (the first recent_sync reads the last hour's
+        # changes of the whole day, thousands of matches, once).
+        log_path = os.path.join(workdir, "goald.log")
+        deadline = time.monotonic() + 120
+        while '"job": "recent_sync", "duration_ms"' not in open(log_path).read() and time.monotonic() < deadline:
+            time.sleep(0.5)
         seen, latencies, written_lags = {}, [], []
         etag = None
         until = time.monotonic() + args.seconds

@@ -7,7 +7,7 @@ the peer (bench/_fastapi_live.py: FastAPI on uvicorn, one process, a psycopg2 po
 and fields, GZipMiddleware) serves the same database. goald keeps ingesting all along (detail_live
 every 2 s, the minute engine, the writer), as in production: its bodies are rebuilt whenever the
 data change. Each server in turn gets `wrk -t2 -c100 -d<seconds>s` (Debian's wrk; a Lua `done`
-hook prints the percentiles), `--rounds` rounds interleaved, with and without `Accept-Encoding:
+hook prints the percentiles), `--rounds` rounds (goald's first, then the peer's), with and without `Accept-Encoding:
 gzip` (what browsers and most clients send). Reported per server and encoding: requests/s and
 latency p50 / p95 / p99 (median of the rounds; a server that completes no request within the run
 shows 0), and first the latency of one client alone. Targets, with gzip (the clients' case): goald's
@@ -132,9 +132,11 @@ def main():
                 times.append((time.perf_counter() - t) * 1000)
             unloaded[who] = round(statistics.median(times), 1)
         results = {}
-        for _ in range(args.rounds):
-            for gz in (True, False):
-                for who, url in (("goald", goald_url), ("fastapi", peer_url)):
+        # goald's rounds first, then the peer's: a saturated peer goes on answering the requests
+        # wrk left queued long after wrk stopped, which would eat into goald's next round.
+        for who, url in (("goald", goald_url), ("fastapi", peer_url)):
+            for _ in range(args.rounds):
+                for gz in (True, False):
                     results.setdefault((who, gz), []).append(wrk(url, args.seconds, gz, script))
         out = {f"{who}{'_gzip' if gz else ''}": {k: round(statistics.median(r[k] for r in rs), 2) for k in rs[0]}
                for (who, gz), rs in results.items()}
@@ -161,7 +163,7 @@ def main():
         for p in reversed(procs):
             p.terminate()
             try:
-                p.wait(60)
+                p.wait(15)
             except subprocess.TimeoutExpired:
                 p.kill()
         drop_database(maintenance, name)

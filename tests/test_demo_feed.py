@@ -39,3 +39,19 @@ def test_with_a_provider_configured_goald_uses_it_and_starts_no_simulator(db_dsn
     assert health.json()["base_url"] == "http://127.0.0.1:9"
     assert secret not in health.text and secret not in g.stderr
     assert g.stop() == 0, g.stderr
+
+
+def test_a_fresh_goald_run_on_the_demo_feed_shows_live_matches_within_10_seconds_of_ready(db_dsn, processes):
+    import time
+
+    g = processes(GOALD_DATABASE_URL=db_dsn)          # defaults: the 300-match demo day
+    g.wait_ready()
+    ready_at = time.monotonic()
+    live = []
+    while time.monotonic() - ready_at < 10 and not live:
+        live = requests.get(g.url("/api/matches/live"), timeout=5).json()["matches"]
+        time.sleep(0.25)
+    assert live, "no live match in /api/matches/live within 10 s of goald.ready"
+    assert all(m["minute_text"] or m["status_id"] == 1 for m in live)
+    assert g.stop() == 0, g.stderr
+

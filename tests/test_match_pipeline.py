@@ -324,3 +324,15 @@ def test_an_unchanged_detail_live_item_is_not_told_again_until_its_last_event_st
     assert row(h, "m1", "last_event_ts")[0] == NOW + 31 > stamp
     send(h, live("m1", 3, kickoff_ts=0), at=NOW + 33)   # a changed item always goes through
     assert row(h, "m1", "status_id")[0] == 3
+
+
+def test_the_read_endpoints_answer_from_the_database_alone_never_asking_the_provider(busy):
+    h = busy
+    h.step()
+    calls = h.feed.calls
+    mid = next(iter(h.pipeline.registry))
+    for path in ("/api/matches/live", f"/api/matches/{mid}", "/api/matches/diary?date=2026-05-28"):
+        for _ in range(5):
+            assert h.get(path)[0] == 200
+        h.clock.advance(3)
+    assert h.feed.calls == calls
