@@ -8,6 +8,7 @@ import collections
 import pytest
 from loguru import logger
 
+from goald.actors.jobs import ingest
 from goald.simulator import scenario as scenario_mod
 from goald.simulator.clock import ManualClock
 from goald.simulator.world import World
@@ -34,7 +35,7 @@ def test_every_shipped_scenario_shows_in_the_api_what_the_simulator_shows_at_eve
     last = max(p.start + max(e.at for spec in p.scenario.matches for e in spec.events) for p in world.placements)
     wrong, checked, seconds = [], 0, 0
     with harness(db_dsn, world) as h:
-        h.run_job(__import__("goald.actors.jobs.ingest", fromlist=["daily_diary"]).daily_diary)
+        h.run_job(ingest.daily_diary)
         h.settle()
         h.pipeline.flush()
         assert set(ids) <= set(h.pipeline.registry), "the diary tracks every scenario match"
