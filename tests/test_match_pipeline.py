@@ -14,8 +14,8 @@ from goald.match import rows, store
 from goald.provider import payloads as p
 from goald.simulator.clock import ManualClock
 from goald.simulator.world import World
-from tests import provider_samples as ps
-from tests.match_support import harness, wait_until
+import provider_samples as ps
+from match_support import harness, wait_until
 
 NOW = ps.NOW
 

@@ -9,8 +9,8 @@ import requests
 
 from goald.simulator import service
 from goald.simulator.clock import WallClock
-from tests.match_support import PERIOD_OF_PHASE
-from tests.support import wait_for
+from match_support import PERIOD_OF_PHASE
+from support import wait_for
 
 LAG_S = 2.6
 HALF_TIME_AT = 58 * 60 + 50     # the scenario's half_time event

@@ -12,7 +12,7 @@ from goald.actors.jobs import ingest
 from goald.simulator import scenario as scenario_mod
 from goald.simulator.clock import ManualClock
 from goald.simulator.world import World
-from tests.match_support import PERIOD_OF_PHASE, harness
+from match_support import PERIOD_OF_PHASE, harness
 
 START = 1_780_000_000 - 1_780_000_000 % 60
 

@@ -8,7 +8,7 @@ import pytest
 
 from goald.match import rows, state, store
 from goald.provider import payloads as p
-from tests import provider_samples as ps
+import provider_samples as ps
 
 NOW = ps.NOW
 

@@ -422,7 +422,7 @@ def test_the_slow_path_for_a_page_with_a_bad_item_gives_the_same_items_as_the_fa
 
 def test_a_big_page_decoded_in_chunks_gives_what_the_whole_page_gives_with_the_same_rejections(monkeypatch):
     from goald.provider import validation
-    from tests import provider_samples as ps
+    import provider_samples as ps
 
     items = [ps.live_item(f"m{i:06d}", n_tlive=0) for i in range(700)]
     items[3]["score"][1] = 99            # unknown status
