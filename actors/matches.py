@@ -79,6 +79,7 @@ class MatchPipeline:
         self._rate_at = time.monotonic()
         self._rate_counts: Counter = Counter()
         self._first_rate_done = False
+        self.bootstrap_at: float | None = None   # when detail_live last fetched diaries for unknown matches
 
     # --- settings -------------------------------------------------------------------------------
 
@@ -315,9 +316,7 @@ class MatchPipeline:
         try:
             with gevent.Timeout(timeout_s):
                 self.flush()
-        except BaseException as e:
-            if not isinstance(e, (Exception, gevent.Timeout)):
-                raise
+        except (Exception, gevent.Timeout) as e:
             logs.event("ERROR", "match.write_failed", f"Match writes at stop failed ({type(e).__name__}: {e}); "
                        f"{len(self._pending)} match(es) not written (the provider sends them again)",
                        pending=len(self._pending), error_type=type(e).__name__)

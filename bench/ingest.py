@@ -36,11 +36,8 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import statistics  # noqa: E402
-import subprocess  # noqa: E402
 import sys  # noqa: E402
-import tempfile  # noqa: E402
 import time  # noqa: E402
-import uuid  # noqa: E402
 from datetime import datetime  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -51,7 +48,7 @@ import psycopg2.extras  # noqa: E402
 import requests  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _db import create_database, drop_database  # noqa: E402
+from _goald import Stack  # noqa: E402
 from _stats import percentile  # noqa: E402
 
 from goald import config, logs  # noqa: E402
@@ -151,10 +148,8 @@ def baseline_round(dsn, items, provider_time):
 
 
 def throughput(args, maintenance, world):
-    name = f"goald_bench_ingest_{uuid.uuid4().hex[:8]}"
-    create_database(maintenance, name)
-    dsn = maintenance.rsplit("/", 1)[0] + "/" + name
-    try:
+    with Stack(maintenance, "ingest") as stack:     # its database only: this part runs in this process
+        dsn = stack.dsn
         migrate(dsn, node="bench")
         cfg = config.load(None, {"GOALD_MATCH_RETIRE_AFTER_S": "86400"}, search=False)
         pool = Pool(dsn, maxconn=5)
@@ -186,32 +181,13 @@ def throughput(args, maintenance, world):
                 "pipeline_updates_per_s": round(statistics.median(ours)),
                 "baseline_updates_per_s": round(statistics.median(theirs)),
                 "ratio": round(statistics.median(ours) / statistics.median(theirs), 3)}
-    finally:
-        drop_database(maintenance, name)
 
 
 def freshness(args, maintenance, world):
-    name = f"goald_bench_fresh_{uuid.uuid4().hex[:8]}"
-    create_database(maintenance, name)
-    dsn = maintenance.rsplit("/", 1)[0] + "/" + name
-    workdir = tempfile.mkdtemp(prefix="goald-bench-")
-    sim = subprocess.Popen([sys.executable, "-m", "goald", "simulate", "--port", "0", "--matches",
-                            str(args.world_matches), "--rate", "0", "--seed", str(SEED), "--day-time", "18:30"],
-                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    goald = None
-    try:
-        url = sim.stdout.readline().strip()
-        if not url.startswith("http://"):
-            sys.exit("goald simulate did not start")
+    with Stack(maintenance, "fresh") as stack:
+        url = stack.simulator(matches=args.world_matches, seed=SEED, day_time="18:30")
         offset = requests.get(url + "/sim/state", timeout=60).json()["now"] - time.time()
-        log = open(os.path.join(workdir, "goald.log"), "w")
-        env = {**os.environ, "GOALD_DATABASE_URL": dsn, "GOALD_PROVIDER_BASE_URL": url, "GOALD_PROVIDER_USER": "demo",
-               "GOALD_PROVIDER_SECRET": "demo", "GOALD_CONSOLE_PORT": "0", "GOALD_LOG_FORMAT": "json",
-               "GOALD_MATCH_RETIRE_AFTER_S": "86400"}
-        goald = subprocess.Popen([sys.executable, "-m", "goald", "run"], stdout=subprocess.DEVNULL, stderr=log,
-                                 cwd=workdir, env=env)
-        port = wait_port(os.path.join(workdir, "goald.log"), goald)
-        api = f"http://127.0.0.1:{port}/api/matches/live"
+        api = f"http://127.0.0.1:{stack.goald(url, GOALD_MATCH_RETIRE_AFTER_S='86400')}/api/matches/live"
         session = requests.Session()
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -221,9 +197,8 @@ def freshness(args, maintenance, world):
             time.sleep(1)
         # Steady state: past the start-up catch-up (the first recent_sync reads the last hour's
         # changes of the whole day, thousands of matches, once).
-        log_path = os.path.join(workdir, "goald.log")
         deadline = time.monotonic() + 120
-        while '"job": "recent_sync", "duration_ms"' not in open(log_path).read() and time.monotonic() < deadline:
+        while '"job": "recent_sync", "duration_ms"' not in stack.log() and time.monotonic() < deadline:
             time.sleep(0.5)
         seen, latencies, written_lags = {}, [], []
         etag = None
@@ -251,15 +226,6 @@ def freshness(args, maintenance, world):
                 "p50_s": _r(percentile(latencies, 0.5)), "p95_s": _r(percentile(latencies, 0.95)),
                 "max_s": _r(max(latencies) if latencies else None),
                 "written_p50_s": _r(percentile(written_lags, 0.5)), "written_p95_s": _r(percentile(written_lags, 0.95))}
-    finally:
-        for p in (goald, sim):
-            if p is not None:
-                p.terminate()
-                try:
-                    p.wait(60)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-        drop_database(maintenance, name)
 
 
 def state_began(world, mid, key, t_obs):
@@ -280,18 +246,6 @@ def state_began(world, mid, key, t_obs):
         began = s.t
         k -= 1
     return began
-
-
-def wait_port(log_path, proc):
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            sys.exit(f"goald exited {proc.returncode}; see {log_path}")
-        for line in open(log_path).read().splitlines():
-            if '"goald.ready"' in line:
-                return json.loads(line)["port"]
-        time.sleep(0.2)
-    sys.exit("goald did not get ready")
 
 
 def _r(v):

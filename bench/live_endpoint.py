@@ -24,15 +24,13 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _db import create_database, drop_database  # noqa: E402
+from _goald import Stack  # noqa: E402
 
 TARGET_P95_MS = 50.0
 LIVE_WANTED = 2000
@@ -57,18 +55,6 @@ def wrk(url, seconds, gzip, script):
             "p99_ms": int(got["p99"]) / 1000, "errors": int(got["errors"])}
 
 
-def wait_ready(log_path, proc, what, needle='"goald.ready"'):
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            sys.exit(f"{what} exited {proc.returncode}; see {log_path}")
-        for line in open(log_path).read().splitlines():
-            if needle in line:
-                return json.loads(line).get("port") if line.startswith("{") else True
-        time.sleep(0.2)
-    sys.exit(f"{what} did not get ready")
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--world-matches", type=int, default=12000)
@@ -86,36 +72,19 @@ def main():
         print("fastapi and uvicorn are not installed (pip install -e '.[bench]')", file=sys.stderr)
         return 2
     maintenance = os.environ.get("GOALD_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-    name = f"goald_bench_live_{uuid.uuid4().hex[:8]}"
-    create_database(maintenance, name)
-    dsn = maintenance.rsplit("/", 1)[0] + "/" + name
-    workdir = tempfile.mkdtemp(prefix="goald-bench-")
-    script = os.path.join(workdir, "pct.lua")
-    Path(script).write_text(WRK_SCRIPT)
-    procs = []
-    try:
-        sim = subprocess.Popen([sys.executable, "-m", "goald", "simulate", "--port", "0", "--matches",
-                                str(args.world_matches), "--rate", "0", "--seed", "3", "--day-time", "18:30"],
-                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        procs.append(sim)
-        sim_url = sim.stdout.readline().strip()
-        log_path = os.path.join(workdir, "goald.log")
-        env = {**os.environ, "GOALD_DATABASE_URL": dsn, "GOALD_PROVIDER_BASE_URL": sim_url, "GOALD_PROVIDER_USER": "demo",
-               "GOALD_PROVIDER_SECRET": "demo", "GOALD_CONSOLE_PORT": "0", "GOALD_LOG_FORMAT": "json"}
-        goald = subprocess.Popen([sys.executable, "-m", "goald", "run"], stdout=subprocess.DEVNULL,
-                                 stderr=open(log_path, "w"), cwd=workdir, env=env)
-        procs.append(goald)
-        port = wait_ready(log_path, goald, "goald")
-        goald_url = f"http://127.0.0.1:{port}/api/matches/live"
+    with Stack(maintenance, "live") as stack:
+        script = os.path.join(stack.workdir, "pct.lua")
+        Path(script).write_text(WRK_SCRIPT)
+        sim_url = stack.simulator(matches=args.world_matches, seed=3, day_time="18:30")
+        goald_url = f"http://127.0.0.1:{stack.goald(sim_url)}/api/matches/live"
         deadline = time.monotonic() + 120
         while (count := requests.get(goald_url, timeout=30).json().get("count", 0)) < LIVE_WANTED:
             if time.monotonic() > deadline:
                 sys.exit(f"goald shows {count} live matches, not {LIVE_WANTED}: raise --world-matches")
             time.sleep(1)
         peer_port = 18000 + os.getpid() % 1000
-        peer = subprocess.Popen([sys.executable, str(Path(__file__).with_name("_fastapi_live.py")), dsn, str(peer_port)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=workdir)
-        procs.append(peer)
+        stack.spawn([sys.executable, str(Path(__file__).with_name("_fastapi_live.py")), stack.dsn, str(peer_port)],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=stack.workdir)
         peer_url = f"http://127.0.0.1:{peer_port}/api/matches/live"
         for _ in range(100):
             try:
@@ -159,14 +128,6 @@ def main():
             print(f"targets (gzip): goald p95 < {TARGET_P95_MS:.0f} ms; goald ahead of FastAPI on p95 and req/s")
             print("OK" if ok else "TARGET MISSED")
         return 0 if ok else 1
-    finally:
-        for p in reversed(procs):
-            p.terminate()
-            try:
-                p.wait(15)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        drop_database(maintenance, name)
 
 
 if __name__ == "__main__":

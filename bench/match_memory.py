@@ -15,18 +15,15 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import psutil
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _db import create_database, drop_database  # noqa: E402
+from _goald import Stack  # noqa: E402
 
 TARGETS_MB = {2000: 150.0, 10000: 400.0}
 WORLD_PER_TRACKED = 1.12   # the evening-before matches of a day are not today's: a little more
@@ -42,33 +39,9 @@ def tracked(url):
 
 
 def measure(size, seconds, maintenance):
-    name = f"goald_bench_mem_{uuid.uuid4().hex[:8]}"
-    create_database(maintenance, name)
-    dsn = maintenance.rsplit("/", 1)[0] + "/" + name
-    workdir = tempfile.mkdtemp(prefix="goald-bench-")
-    procs = []
-    try:
-        sim = subprocess.Popen([sys.executable, "-m", "goald", "simulate", "--port", "0", "--matches",
-                                str(int(size * WORLD_PER_TRACKED)), "--rate", "0", "--seed", "5", "--day-time", "00:30"],
-                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        procs.append(sim)
-        sim_url = sim.stdout.readline().strip()
-        log_path = os.path.join(workdir, "goald.log")
-        env = {**os.environ, "GOALD_DATABASE_URL": dsn, "GOALD_PROVIDER_BASE_URL": sim_url, "GOALD_PROVIDER_USER": "demo",
-               "GOALD_PROVIDER_SECRET": "demo", "GOALD_CONSOLE_PORT": "0", "GOALD_LOG_FORMAT": "json"}
-        goald = subprocess.Popen([sys.executable, "-m", "goald", "run"], stdout=subprocess.DEVNULL,
-                                 stderr=open(log_path, "w"), cwd=workdir, env=env)
-        procs.append(goald)
-        port = None
-        deadline = time.monotonic() + 180
-        while port is None and time.monotonic() < deadline:
-            if goald.poll() is not None:
-                sys.exit(f"goald exited {goald.returncode}; see {log_path}")
-            for line in open(log_path).read().splitlines():
-                if '"goald.ready"' in line:
-                    port = json.loads(line)["port"]
-            time.sleep(0.2)
-        url = f"http://127.0.0.1:{port}"
+    with Stack(maintenance, "mem") as stack:
+        sim_url = stack.simulator(matches=int(size * WORLD_PER_TRACKED), seed=5, day_time="00:30")
+        url = f"http://127.0.0.1:{stack.goald(sim_url)}"
         last, steady_since = -1, time.monotonic()
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
@@ -78,7 +51,7 @@ def measure(size, seconds, maintenance):
             elif n > 0 and time.monotonic() - steady_since >= 10:
                 break
             time.sleep(1)
-        proc = psutil.Process(goald.pid)
+        proc = psutil.Process(stack.goald_proc.pid)
         rss = []
         for _ in range(seconds):
             rss.append(proc.memory_info().rss / 2**20)
@@ -87,14 +60,6 @@ def measure(size, seconds, maintenance):
         return {"size": size, "tracked": n, "rss_median_mb": round(statistics.median(rss), 1),
                 "rss_max_mb": round(max(rss), 1), "kb_per_match": round(statistics.median(rss) * 1024 / max(n, 1), 1),
                 "target_mb": TARGETS_MB.get(size)}
-    finally:
-        for p in reversed(procs):
-            p.terminate()
-            try:
-                p.wait(60)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        drop_database(maintenance, name)
 
 
 def main():

@@ -32,6 +32,7 @@ from goald.match.state import FINAL_STATUSES, LIVE_STATUSES
 RECENT_CURSOR = "recent_list"
 RECENT_FIRST_LOOKBACK_S = 3600     # the first recent sync reads the last hour (the diary has the days)
 PAGE_SIZE = 1000
+BOOTSTRAP_EVERY_S = 60.0           # detail_live fetches diaries for unknown live matches at most this often
 
 
 def day_bounds(now: float) -> tuple[int, int]:
@@ -82,7 +83,9 @@ def detail_live(ctx) -> dict:
             started = ctx.matches.track(found.keys(), found)
             ctx.matches.route_live([i for i in untracked if i.id in found], provider_time, now)
         unknown_ids = [i for i in untracked if i.id not in found]
-        if unknown_ids and _bootstrap_due(ctx.matches, now):
+        last = ctx.matches.bootstrap_at
+        if unknown_ids and (last is None or now - last >= BOOTSTRAP_EVERY_S):
+            ctx.matches.bootstrap_at = now
             # Live matches the database does not know (a fresh start, a new day): the days' diaries now,
             # at most once a minute, instead of waiting for the next daily_diary / recent_sync.
             for day in (0, -1):
@@ -99,17 +102,6 @@ def detail_live(ctx) -> dict:
                                     f"detail_live: {unknown} match(es) not in the database yet; the recent "
                                     f"list brings them", count=unknown)
     return {"items": len(decoded.items), "started": started, "unknown": unknown}
-
-
-BOOTSTRAP_EVERY_S = 60.0
-
-
-def _bootstrap_due(pipeline, now: float) -> bool:
-    last = getattr(pipeline, "_bootstrap_at", None)
-    if last is not None and now - last < BOOTSTRAP_EVERY_S:
-        return False
-    pipeline._bootstrap_at = now
-    return True
 
 
 def data_update(ctx) -> dict:

@@ -80,13 +80,6 @@ def live(conn, now: int) -> list[dict]:
         return _rows(cur)
 
 
-def diary(conn, day_start: int) -> list[dict]:
-    """The matches kicking off in [day_start, day_start + 24 h), by kick-off time."""
-    with conn.cursor() as cur:
-        cur.execute(_SELECT + _DIARY_WHERE, (day_start, day_start + 86400))
-        return _rows(cur)
-
-
 def one(conn, match_id: str) -> dict | None:
     """One match with its incidents and statistics, or None."""
     with conn.cursor() as cur:

@@ -30,7 +30,7 @@ import email.utils
 import random
 import re
 import time
-from typing import Any, Callable
+from typing import Callable
 
 import gevent
 import requests

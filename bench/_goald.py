@@ -1,0 +1,78 @@
+"""What the match benches share: a throwaway database, `goald simulate` and a real `goald run`
+against it, each in its own process, stopped (and the database dropped) at the end.
+
+    with Stack(maintenance_dsn, "mem") as stack:
+        sim_url = stack.simulator(matches=2240, seed=5, day_time="00:30")
+        port = stack.goald(sim_url)                 # waits for goald.ready; returns its console port
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+from _db import create_database, drop_database
+
+READY_S = 180
+
+
+class Stack:
+    def __init__(self, maintenance_dsn: str, tag: str):
+        self.maintenance = maintenance_dsn
+        self.name = f"goald_bench_{tag}_{uuid.uuid4().hex[:8]}"
+        self.dsn = maintenance_dsn.rsplit("/", 1)[0] + "/" + self.name
+        self.workdir = tempfile.mkdtemp(prefix="goald-bench-")
+        self.log_path = os.path.join(self.workdir, "goald.log")
+        self.procs: list[subprocess.Popen] = []
+        self.goald_proc: subprocess.Popen | None = None
+
+    def __enter__(self) -> "Stack":
+        create_database(self.maintenance, self.name)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for p in reversed(self.procs):
+            p.terminate()
+            try:
+                p.wait(15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        drop_database(self.maintenance, self.name)
+
+    def spawn(self, args: list[str], **kwargs) -> subprocess.Popen:
+        p = subprocess.Popen(args, **kwargs)
+        self.procs.append(p)
+        return p
+
+    def simulator(self, *, matches: int, seed: int, day_time: str) -> str:
+        """`goald simulate` (no rate limit) at that time of today; returns its URL."""
+        sim = self.spawn([sys.executable, "-m", "goald", "simulate", "--port", "0", "--matches", str(matches),
+                          "--rate", "0", "--seed", str(seed), "--day-time", day_time],
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        url = sim.stdout.readline().strip()
+        if not url.startswith("http://"):
+            sys.exit("goald simulate did not start")
+        return url
+
+    def goald(self, provider_url: str, **env) -> int:
+        """`goald run` on the stack's database with that provider (JSON log in workdir/goald.log);
+        returns its console port once it is ready."""
+        env = {**os.environ, "GOALD_DATABASE_URL": self.dsn, "GOALD_PROVIDER_BASE_URL": provider_url,
+               "GOALD_PROVIDER_USER": "demo", "GOALD_PROVIDER_SECRET": "demo", "GOALD_CONSOLE_PORT": "0",
+               "GOALD_LOG_FORMAT": "json", **env}
+        self.goald_proc = self.spawn([sys.executable, "-m", "goald", "run"], stdout=subprocess.DEVNULL,
+                                     stderr=open(self.log_path, "w"), cwd=self.workdir, env=env)
+        deadline = time.monotonic() + READY_S
+        while time.monotonic() < deadline:
+            if self.goald_proc.poll() is not None:
+                sys.exit(f"goald exited {self.goald_proc.returncode}; see {self.log_path}")
+            for line in open(self.log_path).read().splitlines():
+                if '"goald.ready"' in line:
+                    return json.loads(line)["port"]
+            time.sleep(0.2)
+        sys.exit(f"goald did not get ready in {READY_S}s; see {self.log_path}")
+
+    def log(self) -> str:
+        return open(self.log_path).read()
