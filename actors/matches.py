@@ -158,7 +158,7 @@ class MatchPipeline:
         def fresh():
             for item in items:
                 last = self._last_live.get(item.id)
-                if last is not None and last[0] == item and received_at - last[1] < state.SEEN_STAMP_S \
+                if last is not None and (last[0] is item or last[0] == item) and received_at - last[1] < state.SEEN_STAMP_S \
                         and item.id in self.registry:
                     self.counts["messages"] += 1
                     self.counts["unchanged"] += 1

@@ -97,6 +97,15 @@ def test_a_healthy_feed_decodes_every_live_match_with_no_rejection(sim):
     assert client.sleeps == []
 
 
+def test_a_second_poll_of_an_unchanged_feed_reuses_every_item_and_says_so_in_the_stats(sim):
+    client = client_for(sim)
+    first = client.detail_live()
+    second = client.detail_live()             # the simulated clock has not moved: the same answer
+    assert second.items == first.items and all(a is b for a, b in zip(first.items, second.items))
+    s = client.describe()["endpoints"]["match/detail_live"]
+    assert s["items_reused"] == len(first.items) > 0 and s["items"] == 2 * len(first.items)
+
+
 def test_latency_slows_the_answer_and_the_latency_is_measured(sim):
     sim.chaos.update({"latency_ms": 200})
     client = client_for(sim, clock=time.monotonic)

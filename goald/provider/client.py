@@ -41,6 +41,7 @@ from goald.provider.breaker import Breaker
 from goald.provider.errors import (CircuitOpen, Decoded, PayloadRejected, ProviderError, ProviderRefused,
                                    ProviderThrottled, ProviderUnavailable)
 from goald.provider.stats import EndpointStats
+from goald.provider.validation import ItemMemo
 
 # Endpoint path → breaker group: a failing live feed does not shut the schedule's calls out.
 ENDPOINT_GROUPS: dict[str, str] = {
@@ -101,6 +102,9 @@ class ProviderClient:
         self.stats = {p: EndpointStats(g) for p, g in ENDPOINT_GROUPS.items()}
         self._sampler = logs.Sampler(clock, LOG_SAMPLE_S)
         self.clock_skew_s: float | None = None   # the provider's clock minus ours, at the last answer
+        # Decoded items of the polled endpoints' previous answers (an entry is right whichever
+        # answer it came from: two calls racing only cost a decode).
+        self._memos = {path: ItemMemo() for path in decode.MEMOIZED}
 
     @classmethod
     def from_config(cls, cfg, base_url: str | None = None, user: str | None = None, secret: str | None = None,
@@ -238,7 +242,12 @@ class ProviderClient:
             # The relative-time checks (a kick-off "within 24 h of now") use the provider's clock, so that
             # a provider whose clock disagrees with ours is reported as such, not as bad items.
             server_time = self._clock_check(path, resp)
-            decoded = decode.DECODERS[path](env, server_time)  # the envelope is decoded once
+            memo = self._memos.get(path)
+            if memo is None:
+                decoded = decode.DECODERS[path](env, server_time)  # the envelope is decoded once
+            else:
+                decoded = decode.DECODERS[path](env, server_time, memo)
+                stats.items_reused += memo.reused
         except PayloadRejected as e:
             stats.rejections[e.reason] += 1
             self._sampler.log("ERROR", "provider.payload.rejected", (path, e.reason),

@@ -27,6 +27,7 @@ from goald.provider import payloads_reference as ref
 from goald.provider.errors import Decoded, PayloadRejected, Rejection
 from goald.provider.validation import (
     DECODE_FAILURES,
+    ItemMemo,
     PAYLOAD_REASONS,
     REJECTION_REASONS,
     ItemKind,
@@ -143,11 +144,12 @@ def _match_check(now: float) -> Callable[[p.Match], tuple[str, str, str] | None]
 # --- endpoints ----------------------------------------------------------------------------------
 
 
-def detail_live(body: Body, now: float) -> Decoded[p.LiveMatch]:
-    """`match/detail_live`: every match active in the last 120 minutes."""
+def detail_live(body: Body, now: float, memo: ItemMemo | None = None) -> Decoded[p.LiveMatch]:
+    """`match/detail_live`: every match active in the last 120 minutes. With `memo` (the
+    poller's), items unchanged since the previous answer are reused, not decoded again."""
     endpoint = "match/detail_live"
     env = _success(endpoint, body)
-    items, rejections = decode_list(endpoint, env.results, LIVE, check=_live_check(now))
+    items, rejections = decode_list(endpoint, env.results, LIVE, check=_live_check(now), memo=memo)
     return Decoded(items, rejections)
 
 
@@ -330,6 +332,9 @@ def _tolerant_sections(endpoint: str, raw: msgspec.Raw | None, base: str, item: 
 
 
 Decoder = Callable[[Body, float], Decoded]
+
+MEMOIZED = frozenset({"match/detail_live"})
+"""The endpoints whose decoder takes an ItemMemo: polled every few seconds, mostly unchanged."""
 
 DECODERS: dict[str, Decoder] = {
     "match/detail_live": detail_live,

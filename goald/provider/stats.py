@@ -25,6 +25,7 @@ class EndpointStats:
     throttled: int = 0
     circuit_refused: int = 0
     items: int = 0
+    items_reused: int = 0     # items equal to the previous answer's, not decoded again (ItemMemo)
     failures: Counter = field(default_factory=Counter)
     refusals: Counter = field(default_factory=Counter)
     rejections: Counter = field(default_factory=Counter)
@@ -43,7 +44,7 @@ class EndpointStats:
         return {
             "group": self.group, "calls": self.calls, "ok": self.ok, "attempts": self.attempts,
             "retries": self.retries, "throttled": self.throttled, "circuit_refused": self.circuit_refused,
-            "items": self.items, "failures": dict(self.failures), "refusals": dict(self.refusals),
+            "items": self.items, "items_reused": self.items_reused, "failures": dict(self.failures), "refusals": dict(self.refusals),
             "rejections": dict(self.rejections), "last_error": self.last_error,
             "latency_ms": {
                 "count": self.latency_count,

@@ -6,6 +6,10 @@ a ValidationError does the slow path decode the list as `list[msgspec.Raw]` and 
 its own, so one bad item becomes a `Rejection` and the rest of the page survives. Checks that need
 Python (relative times, cross-field consistency) run as a cheap loop over the decoded items.
 
+A poller that reads the same list again and again (detail_live every 2 s: 3,500 items, most of
+them unchanged) passes an `ItemMemo`: an item whose bytes equal an item of the previous answer
+is not decoded again but reused (the payload Structs are frozen), and only the checks run on it.
+
 Runs in whatever greenlet calls the decoder: CPU only, no I/O, no module state besides the
 compiled msgspec decoders; a big page yields to the other greenlets between its chunks. The only exception that leaves this module is
 `PayloadRejected` (a list container of the wrong shape, or JSON that cannot be read at all).
@@ -58,6 +62,21 @@ _BOUND = re.compile(r"^Expected `\w+` (>=|>|<=|<) (-?[0-9.e+]+)")
 
 Check = Callable[[Any], "tuple[str, str, str] | None"]
 """A Python check of one decoded item: None if it passes, else (reason, detail, path suffix)."""
+
+
+class ItemMemo:
+    """The decoded items of a list's previous answer, keyed by their exact bytes (no hash
+    collision can hand back a wrong item). Each decode replaces it with the current answer's
+    items, so it holds one answer at most. Items that failed to decode are never kept: they are
+    decoded, rejected and counted again each time. Owned by one poller (one greenlet at a time)."""
+
+    def __init__(self) -> None:
+        self.items: dict[bytes, Any] = {}
+        self.reused = 0      # items of the last answer taken from the previous one
+        self.decoded = 0     # items of the last answer decoded
+
+    def __len__(self) -> int:
+        return len(self.items)
 
 
 class ItemKind(Generic[T]):
@@ -212,7 +231,8 @@ def raw_sections(endpoint: str, raw: msgspec.Raw, base: str) -> dict[str, msgspe
 
 
 def decode_list(endpoint: str, raw: msgspec.Raw, item_kind: ItemKind[T], *, base: str = "$.results",
-                prefix: str = "", check: Check | None = None) -> tuple[list[T], list[Rejection]]:
+                prefix: str = "", check: Check | None = None,
+                memo: ItemMemo | None = None) -> tuple[list[T], list[Rejection]]:
     """Decode a JSON array of items: (the items that passed, the rejections).
 
     Fast path: one typed msgspec call for the whole list. On a ValidationError, the slow path
@@ -221,6 +241,8 @@ def decode_list(endpoint: str, raw: msgspec.Raw, item_kind: ItemKind[T], *, base
     CHUNK_BYTES (detail_live of a busy evening is 13 MB) is decoded CHUNK_ITEMS items at a time,
     yielding to the other greenlets in between, so that no single call holds the process for
     the 120 ms a whole page takes (the console's answers would wait that long)."""
+    if memo is not None:
+        return _decode_memo(endpoint, raw, item_kind, base, prefix, check, memo)
     if len(raw) > CHUNK_BYTES:
         return _decode_chunked(endpoint, raw, item_kind, base, prefix, check)
     try:
@@ -267,21 +289,70 @@ def _decode_chunked(endpoint: str, raw: msgspec.Raw, item_kind: ItemKind[T], bas
     return items, rejections
 
 
+def _decode_memo(endpoint: str, raw: msgspec.Raw, item_kind: ItemKind[T], base: str, prefix: str,
+                 check: Check | None, memo: ItemMemo) -> tuple[list[T], list[Rejection]]:
+    big = len(raw) > CHUNK_BYTES
+    raws = raw_list(endpoint, raw, base)
+    if big:
+        gevent.sleep(0)
+    known, kept = memo.items, {}
+    items: list[T] = []
+    rejections: list[Rejection] = []
+    reused = 0
+    for start in range(0, len(raws), CHUNK_ITEMS):
+        chunk = [bytes(one) for one in raws[start:start + CHUNK_ITEMS]]
+        got = [known.get(one) for one in chunk]
+        new = [(start + i, one) for i, one in enumerate(chunk) if got[i] is None]
+        reused += len(chunk) - len(new)
+        if new:
+            try:
+                fresh = iter(item_kind.many.decode(b"[" + b",".join(one for _, one in new) + b"]"))
+            except msgspec.ValidationError:
+                fresh = (_decode_item(endpoint, index, one, item_kind, base, prefix) for index, one in new)
+            except DECODE_FAILURES as exc:
+                raise payload_rejected(endpoint, "results_invalid", exc, base) from None
+            for i, item in enumerate(got):
+                if item is None:
+                    got[i] = next(fresh)
+        for i, (one, item) in enumerate(zip(chunk, got)):
+            if isinstance(item, Rejection):
+                rejections.append(item)
+                continue
+            kept[one] = item
+            verdict = check(item) if check is not None else None
+            if verdict is None:
+                items.append(item)
+            else:
+                rejections.append(_checked(endpoint, item, start + i, verdict, item_kind, base, prefix))
+        if big:
+            gevent.sleep(0)
+    memo.items, memo.reused, memo.decoded = kept, reused, len(raws) - reused
+    return items, rejections
+
+
+def _decode_item(endpoint: str, index: int, one: msgspec.Raw | bytes, item_kind: ItemKind[T], base: str,
+                 prefix: str) -> T | Rejection:
+    """One item decoded on its own: the item, or the Rejection saying why not."""
+    where = f"{base}[{index}]"
+    try:
+        return item_kind.one.decode(one)
+    except msgspec.ValidationError as exc:
+        message, path, is_key = split_message(exc)
+        return Rejection(endpoint, prefix + label_raw(one, index, item_kind),
+                         reason_for(message, path, is_key, item_kind), describe(exc, where))
+    except DECODE_FAILURES as exc:  # unreadable bytes inside the item: the body is not JSON
+        raise payload_rejected(endpoint, "malformed_json", exc, where) from None
+
+
 def _decode_one_by_one(endpoint: str, raws: Iterable[tuple[int, msgspec.Raw]], item_kind: ItemKind[T], base: str,
                        prefix: str, check: Check | None) -> tuple[list[T], list[Rejection]]:
     items: list[T] = []
     rejections: list[Rejection] = []
     for index, one in raws:
-        where = f"{base}[{index}]"
-        try:
-            item = item_kind.one.decode(one)
-        except msgspec.ValidationError as exc:
-            message, path, is_key = split_message(exc)
-            rejections.append(Rejection(endpoint, prefix + label_raw(one, index, item_kind),
-                                        reason_for(message, path, is_key, item_kind), describe(exc, where)))
+        item = _decode_item(endpoint, index, one, item_kind, base, prefix)
+        if isinstance(item, Rejection):
+            rejections.append(item)
             continue
-        except DECODE_FAILURES as exc:  # unreadable bytes inside the item: the body is not JSON
-            raise payload_rejected(endpoint, "malformed_json", exc, where) from None
         verdict = check(item) if check is not None else None
         if verdict is None:
             items.append(item)
