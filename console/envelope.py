@@ -7,6 +7,7 @@ The payload's fields sit at the top level beside `ok` (the original's runbooks r
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from typing import Any
 
 import bottle
@@ -22,11 +23,38 @@ def ok(payload: dict[str, Any] | None = None, status: int = 200) -> str:
     return _send({"ok": True, **payload}, status)
 
 
-def error(code: str, message: str, status: int, **details: Any) -> str:
+def error(code: str, message: str, status: int, **details: Any) -> bytes:
+    return error_reply(code, message, status, **details).to_bottle()
+
+
+@dataclass
+class Reply:
+    """A whole answer, for the routes the app serves without Bottle (console/app.py ConsoleApp):
+    `status` an int, `headers` (name, value) pairs, `body` the bytes to send."""
+
+    status: int
+    body: bytes
+    headers: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def status_line(self) -> str:
+        return f"{self.status} {bottle.HTTP_CODES.get(self.status, 'Unknown')}"
+
+    def to_bottle(self) -> bytes:
+        """Hand this answer to Bottle (the same route reached through Bottle, e.g. by HEAD)."""
+        bottle.response.status = self.status
+        for name, value in self.headers:
+            bottle.response.set_header(name, value)
+        return self.body
+
+
+def error_reply(code: str, message: str, status: int, **details: Any) -> Reply:
+    """`error()` as a Reply, touching no Bottle request state."""
     err = {"code": code, "message": message}
     if details:
         err["details"] = details
-    return _send({"ok": False, "error": err}, status)
+    return Reply(status, json.dumps({"ok": False, "error": err}, default=str).encode(),
+                 [("Content-Type", "application/json"), ("Cache-Control", "no-store")])
 
 
 def _send(doc: dict[str, Any], status: int) -> str:

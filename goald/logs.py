@@ -31,6 +31,14 @@ _PRIORITY = {"TRACE": 7, "DEBUG": 7, "INFO": 6, "SUCCESS": 5, "WARNING": 4, "ERR
 _RESERVED = {"component", "fields"}
 
 
+_threshold = 0   # the configured level's number (setup); below it, nothing is written
+
+
+def enabled(level: str) -> bool:
+    """Whether a line at `level` would be written: lets a hot path skip building it."""
+    return logger.level(level).no >= _threshold
+
+
 def event(level: str, name: str, message: str, depth: int = 1, **fields: Any) -> None:
     """Log `message` at `level` as event `name` with structured `fields` (never str.format'ed)."""
     logger.bind(event=name, **fields).opt(depth=depth).log(level, message)
@@ -61,7 +69,9 @@ class Sampler:
 def setup(level: str = "INFO", fmt: str = "auto", journald_prefix: bool = False,
           stream: TextIO | None = None) -> None:
     """(Re)configure the process's logging. Safe to call more than once (tests, reload)."""
+    global _threshold
     stream = stream or sys.stderr
+    _threshold = logger.level(level).no
     use_json = fmt == "json" or (fmt == "auto" and not _isatty(stream))
     logger.remove()
     logger.configure(extra={"component": "goald"}, patcher=_add_text_fields)

@@ -336,3 +336,98 @@ def test_the_read_endpoints_answer_from_the_database_alone_never_asking_the_prov
             assert h.get(path)[0] == 200
         h.clock.advance(3)
     assert h.feed.calls == calls
+
+
+def test_while_a_body_is_rebuilt_other_requests_get_the_previous_body_and_only_the_first_waits():
+    import gevent.event
+    from goald.console.matches_api import SharedBodies
+    from goald.match.changes import Changes
+
+    changes = Changes()
+    bodies = SharedBodies(changes, max_age_s=1.0, min_age_s=0.0)
+    release = gevent.event.Event()
+    builds = []
+
+    def slow_build():
+        builds.append(changes.version)
+        release.wait(5)
+        return b'{"v":%d}' % changes.version
+
+    first = gevent.spawn(bodies.get, ("k",), slow_build)
+    gevent.sleep(0.01)
+    waiter = gevent.spawn(bodies.get, ("k",), slow_build)   # nothing to fall back on: it waits
+    gevent.sleep(0.01)
+    assert not waiter.ready()
+    release.set()
+    assert first.get(timeout=5).body == waiter.get(timeout=5).body == b'{"v":0}' and len(builds) == 1
+    release.clear()
+    changes.bump()
+    rebuilding = gevent.spawn(bodies.get, ("k",), slow_build)
+    gevent.sleep(0.01)
+    during = [bodies.get(("k",), slow_build) for _ in range(3)]   # answered at once, with the old body
+    assert [d.body for d in during] == [b'{"v":0}'] * 3 and bodies.served_stale == 3
+    release.set()
+    assert rebuilding.get(timeout=5).body == b'{"v":1}' and len(builds) == 2
+    assert bodies.get(("k",), slow_build).body == b'{"v":1}'
+
+
+def test_a_body_older_than_the_stale_limit_is_not_served_while_rebuilding():
+    import gevent.event
+    from goald.console.matches_api import SharedBodies
+    from goald.match.changes import Changes
+
+    now = [0.0]
+    changes = Changes()
+    bodies = SharedBodies(changes, max_age_s=1.0, min_age_s=0.0, stale_limit_s=5.0, clock=lambda: now[0])
+    release = gevent.event.Event()
+    bodies.get(("k",), lambda: b"old")
+    now[0] = 6.0
+    changes.bump()
+    rebuilding = gevent.spawn(bodies.get, ("k",), lambda: (release.wait(5), b"new")[1])
+    gevent.sleep(0.01)
+    waiter = gevent.spawn(bodies.get, ("k",), lambda: b"never")
+    gevent.sleep(0.01)
+    assert not waiter.ready()            # 6 s old: it waits for the rebuild instead
+    release.set()
+    assert waiter.get(timeout=5).body == rebuilding.get(timeout=5).body == b"new"
+
+
+def test_a_get_answered_directly_and_a_head_answered_by_bottle_carry_the_same_status_and_headers(busy):
+    h = busy
+    h.step()
+    status, headers, body = h.get("/api/matches/live", {"Accept-Encoding": "gzip"})
+    environ_head = {"Accept-Encoding": "gzip"}
+    path = "/api/matches/live"
+    import io
+    env = {"REQUEST_METHOD": "HEAD", "PATH_INFO": path, "QUERY_STRING": "", "SERVER_NAME": "test",
+           "SERVER_PORT": "80", "wsgi.input": io.BytesIO(b""), "wsgi.url_scheme": "http",
+           "SERVER_PROTOCOL": "HTTP/1.1", "HTTP_ACCEPT_ENCODING": environ_head["Accept-Encoding"]}
+    out = {}
+
+    def start_response(st, hdrs, exc_info=None):
+        out["status"], out["headers"] = int(st.split()[0]), {k.lower(): v for k, v in hdrs}
+    head_body = b"".join(h.app(env, start_response))
+    assert status == out["status"] == 200 and head_body == b""
+    for name in ("etag", "content-encoding", "vary", "cache-control", "content-type"):
+        assert headers[name] == out["headers"][name], name
+    assert int(headers["content-length"]) == len(body)
+    not_modified = h.get(path, {"Accept-Encoding": "gzip", "If-None-Match": headers["etag"]})
+    assert not_modified[0] == 304 and "content-length" not in not_modified[1]
+
+
+def test_a_direct_route_that_fails_answers_500_in_the_envelope_and_logs_it(busy, monkeypatch):
+    from loguru import logger
+    from goald.match import read
+
+    h = busy
+    records = []
+    sink = logger.add(lambda m: records.append(m), level="ERROR")
+    monkeypatch.setattr(read, "live_keys", lambda *a: 1 / 0)
+    try:
+        status, doc = h.get_json("/api/matches/live")
+    finally:
+        logger.remove(sink)
+    assert status == 500 and doc == {"ok": False, "error": {"code": "internal",
+                                                            "message": "internal error; the server log has the details"}}
+    assert [r.record["extra"]["event"] for r in records] == ["http.unhandled"]
+    assert "ZeroDivisionError" in records[0].record["message"]
