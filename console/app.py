@@ -5,8 +5,7 @@ reaches the client as a traceback: the `_guard` plugin logs it (event `http.unha
 answers 500 in the envelope; unknown paths and methods get 404/405 in the envelope too.
 
 The hottest reads (the match endpoints, whose bodies are shared: console/matches_api.py) also
-have a direct route: `ConsoleApp` answers a GET that one of its `direct` resolvers claims
-without Bottle's per-request objects, plugins and header machinery (a third of the CPU of a
+have a direct route: `ConsoleApp` answers a GET of a path registered with `direct` without Bottle's per-request objects, plugins and header machinery (a third of the CPU of a
 request that only hands out prepared bytes), with the same guard. The same handlers stay
 routed in Bottle, which serves their HEAD and their 405s.
 """
@@ -42,32 +41,49 @@ class AppContext:
     changes: Changes | None = None
 
 
-DirectHandler = Callable[[dict], Reply]
-
-
 class ConsoleApp(bottle.Bottle):
-    """The Bottle app, plus direct routes: each of `direct` maps a GET path to a handler of the
-    WSGI environ (or None: not mine), whose Reply is sent as it is."""
+    """The Bottle app, plus direct routes: a GET of a path registered with `direct` (or of one
+    segment under a prefix registered with `direct_under`) is answered by its handler's Reply
+    from the WSGI environ, as it is. Each is routed in Bottle too, for HEAD and 405."""
 
     def __init__(self) -> None:
         super().__init__(catchall=True)
-        self.direct: list[Callable[[str], DirectHandler | None]] = []
+        self._exact: dict[str, Callable[[dict], Reply]] = {}
+        self._under: list[tuple[str, Callable[[dict, str], Reply]]] = []
+
+    def direct(self, path: str, handler: Callable[[dict], Reply]) -> None:
+        self._exact[path] = handler
+        self.get(path, callback=lambda: handler(bottle.request.environ).to_bottle())
+
+    def direct_under(self, prefix: str, handler: Callable[[dict, str], Reply]) -> None:
+        """`handler(environ, segment)` answers GET `prefix` + one non-empty path segment."""
+        self._under.append((prefix, handler))
+        self.get(prefix + "<segment>", callback=lambda segment: handler(bottle.request.environ, segment).to_bottle())
+
+    def _resolve(self, path: str) -> Callable[[dict], Reply] | None:
+        handler = self._exact.get(path)
+        if handler is not None:
+            return handler
+        for prefix, under in self._under:
+            segment = path[len(prefix):]
+            if path.startswith(prefix) and segment and "/" not in segment:
+                return lambda environ: under(environ, segment)
+        return None
 
     def __call__(self, environ, start_response):
         if environ.get("REQUEST_METHOD") == "GET":
             path = environ.get("PATH_INFO") or "/"
-            for resolve in self.direct:
-                handler = resolve(path)
-                if handler is not None:
-                    try:
-                        reply = handler(environ)
-                    except Exception as e:
-                        reply = unhandled("GET", path, e)
-                    headers = reply.headers
-                    if reply.status not in (204, 304):
-                        headers = headers + [("Content-Length", str(len(reply.body)))]
-                    start_response(reply.status_line, headers)
-                    return [reply.body]
+            handler = self._resolve(path)
+            if handler is not None:
+                try:
+                    reply = handler(environ)
+                except Exception as e:
+                    reply = unhandled("GET", path, e)
+                headers = reply.headers
+                if reply.status not in (204, 304):
+                    headers = headers + [("Content-Length", str(len(reply.body)))]
+                start_response(reply.status_line, headers)
+                return [reply.body]
         return self.wsgi(environ, start_response)
 
 

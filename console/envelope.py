@@ -15,12 +15,12 @@ import bottle
 RESERVED = {"ok", "error"}
 
 
-def ok(payload: dict[str, Any] | None = None, status: int = 200) -> str:
+def ok(payload: dict[str, Any] | None = None, status: int = 200) -> bytes:
     payload = payload or {}
     clash = RESERVED & payload.keys()
     if clash:
         raise ValueError(f"payload may not use reserved keys {sorted(clash)}")
-    return _send({"ok": True, **payload}, status)
+    return _reply({"ok": True, **payload}, status).to_bottle()
 
 
 def error(code: str, message: str, status: int, **details: Any) -> bytes:
@@ -53,12 +53,9 @@ def error_reply(code: str, message: str, status: int, **details: Any) -> Reply:
     err = {"code": code, "message": message}
     if details:
         err["details"] = details
-    return Reply(status, json.dumps({"ok": False, "error": err}, default=str).encode(),
+    return _reply({"ok": False, "error": err}, status)
+
+
+def _reply(doc: dict[str, Any], status: int) -> Reply:
+    return Reply(status, json.dumps(doc, default=str).encode(),
                  [("Content-Type", "application/json"), ("Cache-Control", "no-store")])
-
-
-def _send(doc: dict[str, Any], status: int) -> str:
-    bottle.response.status = status
-    bottle.response.content_type = "application/json"
-    bottle.response.set_header("Cache-Control", "no-store")
-    return json.dumps(doc, default=str)

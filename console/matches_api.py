@@ -26,9 +26,8 @@ import time
 import urllib.parse
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-import bottle
 import gevent.event
 import msgspec
 
@@ -38,6 +37,9 @@ from goald.db.pool import DatabaseUnavailable, Pool, PoolTimeout
 from goald.match import read
 from goald.match.changes import Changes
 from goald.match.state import STATUS_NAMES, short_status
+
+if TYPE_CHECKING:
+    from goald.console.app import ConsoleApp
 
 MAX_ID_LENGTH = 64
 BUILD_WAIT_S = 10.0
@@ -257,9 +259,8 @@ class Fragments:
                                                              b"," + head if head else b"")
 
 
-def install(app: bottle.Bottle, pool: Pool, changes: Changes, max_age_s: float = 1.0) -> SharedBodies:
-    """Route the three endpoints in `app` (Bottle: HEAD, 405s) and, when it is a ConsoleApp, as
-    its direct routes too (GET without Bottle's per-request machinery: console/app.py)."""
+def install(app: "ConsoleApp", pool: Pool, changes: Changes, max_age_s: float = 1.0) -> SharedBodies:
+    """Route the three endpoints as direct routes of `app`, a ConsoleApp (console/app.py)."""
     bodies = SharedBodies(changes, max_age_s)
     fragments = Fragments()
 
@@ -319,27 +320,11 @@ def install(app: bottle.Bottle, pool: Pool, changes: Changes, max_age_s: float =
             return _ENCODER.encode(OneMatch(True, detail))
         return serve(environ, ("one", match_id), build)
 
-    app.get("/api/matches/live", callback=lambda: live(bottle.request.environ).to_bottle())
-    app.get("/api/matches/diary", callback=lambda: diary(bottle.request.environ).to_bottle())
-    app.get("/api/matches/<match_id>", callback=lambda match_id: one(bottle.request.environ, match_id).to_bottle())
-
-    exact = {"/api/matches/live": live, "/api/matches/diary": diary}
-
-    def resolve(path: str):
-        handler = exact.get(path)
-        if handler is None and path.startswith(_ONE_PREFIX) and len(path) > len(_ONE_PREFIX) \
-                and "/" not in path[len(_ONE_PREFIX):]:
-            match_id = path[len(_ONE_PREFIX):]
-            return lambda environ: one(environ, match_id)
-        return handler
-
-    if hasattr(app, "direct"):
-        app.direct.append(resolve)
+    app.direct("/api/matches/live", live)
+    app.direct("/api/matches/diary", diary)
+    app.direct_under("/api/matches/", one)
     bodies.fragments = fragments
     return bodies
-
-
-_ONE_PREFIX = "/api/matches/"
 
 
 class _NotFound(Exception):
