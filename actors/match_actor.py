@@ -54,6 +54,18 @@ class Reload:
 
 
 @dataclass(frozen=True)
+class Reconcile:
+    """Asked by the watchdog and the stuck-match check (actors/jobs/safety.py): `match` is the
+    provider's match object from a direct query (None when its answer had none); `end_reason`, for a
+    stuck match, ends it with that reason when the object has nothing newer. The answer is one of
+    `newer` (applied), `unchanged` (nothing newer, nothing ended), `ended`, `no_answer` (an ending
+    asked, but the provider returned no object: no evidence, nothing ended), `gone` (no row)."""
+    match: Any | None
+    received_at: float
+    end_reason: str | None = None
+
+
+@dataclass(frozen=True)
 class Barrier:
     """Asked (by tests and benches) to wait until the messages told before it are handled."""
 
@@ -92,6 +104,8 @@ class MatchActor(SupervisedActor):
                          message.match.updated_at)
         elif isinstance(message, Tick):
             self._tick(message.at)
+        elif isinstance(message, Reconcile):
+            return self._reconcile(message)
         elif isinstance(message, Barrier):
             return True
         elif isinstance(message, Reload):
@@ -142,6 +156,38 @@ class MatchActor(SupervisedActor):
                        from_status=old, provider_update_time=provider_time, period=self.held.row.get("period"))
         self._after_change()
 
+    def _reconcile(self, message: Reconcile) -> str:
+        # Never decide on what this actor alone holds: another node (or writer) may have stored newer
+        # state since, so the row is read first and taken when it is ahead.
+        row = self.pipeline.load(self.key)
+        if row is None:
+            self.pipeline.untrack(self.key)
+            return "gone"
+        stored = state.from_row(row)
+        if _ahead(stored.row, self.held.row):
+            self.held = stored
+            self.pipeline.forget_last(self.key)
+            self.pipeline.counts["reloaded"] += 1
+        self.pipeline.counts["reconciles"] += 1
+        if message.match is not None:
+            out = state.apply_object(self.held, message.match, message.received_at)
+            self._update(out, message.match.updated_at)
+            if out.kind == "applied":
+                return "newer"
+        if message.end_reason is None or self.held.status_id not in state.LIVE_STATUSES:
+            return "unchanged"
+        if message.match is None:
+            return "no_answer"
+        was = self.held.status_id
+        self.held = state.end_by_goald(self.held, message.end_reason, self.pipeline.clock())
+        self.pipeline.submit(self.held, data=True)
+        self.pipeline.counts["ended_by_goald"] += 1
+        logs.event("WARNING", "match.ended_by_goald", f"Match {self.key}: ended by goald: {message.end_reason}",
+                   match_id=self.key, status_id=8, from_status=was, ended_reason=message.end_reason,
+                   provider_update_time=self.held.row.get("provider_update_time"))
+        self._after_change()
+        return "ended"
+
     def _tick(self, at: float) -> None:
         now = max(at, self.pipeline.clock())
         new = state.tick(self.held, now)
@@ -176,3 +222,11 @@ class MatchActor(SupervisedActor):
     def _retire_later(self, delay_s: float) -> None:
         gevent.sleep(delay_s)
         self.pipeline.retire(self.key)
+
+
+def _ahead(stored: dict, held: dict) -> bool:
+    """The stored row holds newer state than the actor (written by another node or writer)."""
+    s_time, h_time = stored.get("provider_update_time") or 0, held.get("provider_update_time") or 0
+    if s_time != h_time:
+        return s_time > h_time
+    return (stored.get("status_id"), stored.get("ended_reason")) != (held.get("status_id"), held.get("ended_reason"))

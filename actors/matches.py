@@ -191,6 +191,22 @@ class MatchPipeline:
                 untracked.append(message.item if isinstance(message, LiveUpdate) else message.match)
         return untracked
 
+    def ask(self, key: str, message: Any, timeout_s: float) -> Any:
+        """Ask the actor of `key` (any greenlet but the actor's own), tracking the match first if no
+        actor holds it: the actor's answer, or None when the match has no row or no actor started
+        within `timeout_s`. Raises pykka.Timeout when the actor does not answer in time."""
+        deadline = time.monotonic() + timeout_s
+        if not self.is_tracked(key):
+            self.track([key])
+        while (ref := self.registry.get(key)) is None:
+            if not self.is_tracked(key) or time.monotonic() > deadline:
+                return None
+            gevent.sleep(0.02)
+        try:
+            return ref.ask(message, timeout=max(0.1, deadline - time.monotonic()))
+        except pykka.ActorDeadError:
+            return None
+
     # --- from the match actors (their greenlets) -------------------------------------------------
 
     def load(self, key: str) -> dict | None:
@@ -255,10 +271,11 @@ class MatchPipeline:
                             if key not in ok:
                                 self._reject(key)
                     else:
-                        n = store.write_light(conn, [_light(e.snapshot) for _, e in chunk])
+                        n, cleared = store.write_light(conn, [_light(e.snapshot) for _, e in chunk])
                         conn.commit()
                         written += n
-                        shown = shown or (n > 0 and any(e.shown for _, e in chunk))
+                        # a cleared stale flag is shown too (stale_reason is in the answers)
+                        shown = shown or cleared > 0 or (n > 0 and any(e.shown for _, e in chunk))
                     self.counts["statements"] += 1
                     done += 1
         except BaseException:

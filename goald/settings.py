@@ -345,6 +345,28 @@ SETTINGS: tuple[Setting, ...] = (
         "the next run goes on from where it stopped.",
         minimum=1, maximum=1000,
     ),
+    Setting(
+        "match.stale_after_s", float, 120.0,
+        "A live match with no provider message for this long is stale: the match watchdog warns, "
+        "then reconciles it from the provider, then logs an ERROR, and the API says `stale_reason`.",
+        minimum=10, maximum=3600, unit="s",
+    ),
+    Setting(
+        "match.stale_after_half_time_s", float, 900.0,
+        "The same at half-time, when a quiet feed is normal.",
+        minimum=60, maximum=7200, unit="s",
+    ),
+    Setting(
+        "match.freeze_after_s", float, 1800.0,
+        "A match at half-time for longer than this is frozen: an ERROR and a reconcile.",
+        minimum=60, maximum=14400, unit="s",
+    ),
+    Setting(
+        "match.watchdog_concurrency", int, 5,
+        "Provider requests the match watchdog and the stuck-match check make at once to reconcile matches.",
+        minimum=1, maximum=100, legacy_env=("MATCH_WATCHDOG_CONCURRENCY",), warn_above=20,
+        warn_reason="the provider throttles bursts; the seeds' runbook settled on 5",
+    ),
 )
 
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}

@@ -68,6 +68,9 @@ class WorldFeed:
     def recent_list(self, since, page=1):
         return self._decoded("match/recent/list", self.world.recent_list(since, page))
 
+    def match(self, match_id):
+        return self._decoded("match/recent/list", self.world.recent_list(uuid=match_id))
+
 
 class Harness:
     def __init__(self, dsn, world, **env):

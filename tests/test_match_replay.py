@@ -2,13 +2,15 @@
 feed → decoders → detail_live job → match actors → batched writes → PostgreSQL → the public API.
 At every second, for every scenario match, the API's status, period and minute text equal what the
 simulator says the match shows at that second (45+2', 90+4', 105+1', 120+4', the breaks, PEN, FT,
-delays, interruptions), and every match that ends is seen ending exactly once."""
+delays, interruptions), every match that ends is seen ending exactly once, and `goald audit
+matches` finds no violation afterwards."""
 import collections
 
 import pytest
 from loguru import logger
 
 from goald.actors.jobs import ingest
+from goald.match import audit
 from goald.simulator import scenario as scenario_mod
 from goald.simulator.clock import ManualClock
 from goald.simulator.world import World
@@ -54,6 +56,10 @@ def test_every_shipped_scenario_shows_in_the_api_what_the_simulator_shows_at_eve
             seconds += 1
             clock.advance(1)
         counts = dict(h.pipeline.counts)
+        with h.pool.connection() as conn:
+            violations = audit.run(conn, clock.now())[1]
+            conn.rollback()
+    assert not violations, [v.line() for v in violations[:5]]
     assert seconds > 150 * 60 and checked >= seconds * len(scenarios)
     assert not wrong, f"{len(wrong)} wrong answers of {checked}; first: {wrong[:5]}"
     ends = collections.Counter(t["match_id"] for t in transitions if t["status_id"] in (8, 11, 12))

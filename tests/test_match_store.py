@@ -107,9 +107,9 @@ def test_minute_writes_change_only_what_changed_and_never_move_updated_at(conn):
     ticked = state.tick(out.held, NOW + 60)
     assert ticked.row["minute_text"] == "3'"
     assert store.write_light(conn, [{c: ticked.row[c] for c in state.MINUTE_COLUMNS} | {
-        "id": "m1", "last_event_ts": ticked.row["last_event_ts"]}]) == 1
+        "id": "m1", "last_event_ts": ticked.row["last_event_ts"]}]) == (1, 0)
     assert store.write_light(conn, [{c: ticked.row[c] for c in state.MINUTE_COLUMNS} | {
-        "id": "m1", "last_event_ts": ticked.row["last_event_ts"]}]) == 0
+        "id": "m1", "last_event_ts": ticked.row["last_event_ts"]}]) == (0, 0)
     conn.commit()
     assert one(conn, "SELECT minute_text, updated_at FROM matches WHERE id = 'm1'") == ("3'", updated[0])
 

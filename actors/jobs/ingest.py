@@ -52,7 +52,7 @@ def ingest_objects(ctx, matches: list, now: float) -> dict:
     older: list[str] = []
     if untracked:
         with ctx.connection() as conn:
-            inserted, updated, older = store.upsert_objects(conn, [match_rows.object_row(m) for m in untracked])
+            inserted, updated, older = store.upsert_objects(conn, [match_rows.object_row(m, now) for m in untracked])
             conn.commit()
         if inserted or updated:
             ctx.matches.changes.bump()

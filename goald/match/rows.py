@@ -47,9 +47,12 @@ def from_match(m: Match) -> dict:
     }
 
 
-def object_row(m: Match) -> dict:
+def object_row(m: Match, now: float | None = None) -> dict:
     """A match object as the row of a match no actor tracks (goald/match/store.py
     upsert_objects): its columns, with the period and text its status alone implies (`FT`,
-    `CAN`, ...; a running period's minute is the match actor's to compute)."""
+    `CAN`, ...; a running period's minute is the match actor's to compute), and `now` (when it
+    was ingested) as the time of its status (kept when the stored status is the same)."""
     tracked = track(Tracked(), m.status_id, 0)
-    return {**from_match(m), "period": tracked.period, "minute_text": minute_at(tracked, 0).text}
+    return {**from_match(m), "provider_status_id": m.status_id,
+            "status_changed_ts": None if now is None else int(now),
+            "period": tracked.period, "minute_text": minute_at(tracked, 0).text}

@@ -15,6 +15,11 @@ goald/match/minute.py, and the last incidents and statistics applied. An update 
 - `applied`: the new state, written by the actor's next batch.
 A status change is checked against DOMAIN.md's status flow (`TRANSITIONS`); an unusual one is
 still applied (the provider is the truth) and reported so that it is logged and counted.
+
+`end_by_goald` is the one ending goald makes itself (a stuck match, actors/jobs/safety.py): status
+8 with `ended_reason`, the provider's status kept in `provider_status_id`. Over such an ending an
+update applies only when it says something the provider had not said (and is newer): the same
+state re-sent is `unchanged`, so the ending stands; anything new undoes it.
 """
 from __future__ import annotations
 
@@ -34,6 +39,7 @@ DATA_COLUMNS = (
     "away_yellow_cards", "home_corners", "away_corners",
     "first_half_kickoff_ts", "second_half_kickoff_ts", "overtime_kickoff_ts", "overtime_second_kickoff_ts",
     "announced_added_minute", "provider_update_time", "last_event_ts", "finished_after",
+    "provider_status_id", "status_changed_ts", "ended_reason",
 )
 # The minute engine's columns: written only when they change, and they never move updated_at.
 MINUTE_COLUMNS = ("period", "minute", "added_minute", "minute_text", "last_minute_update_ts")
@@ -108,7 +114,10 @@ def from_row(row: dict) -> Held:
     """The held state of a match loaded from its row (a crashed actor restarts from it)."""
     tracked = mm.Tracked(period=row.get("period") or mm.period_of(row.get("status_id") or 0),
                          **{k: row.get(c) for k, c in KICKOFF_COLUMNS.items()})
-    return Held(id=row["id"], row={c: row.get(c) for c in DATA_COLUMNS + MINUTE_COLUMNS}, tracked=tracked)
+    held = {c: row.get(c) for c in DATA_COLUMNS + MINUTE_COLUMNS}
+    if held["provider_status_id"] is None:    # a row written before sql/0008
+        held["provider_status_id"] = held["status_id"]
+    return Held(id=row["id"], row=held, tracked=tracked)
 
 
 @dataclass(frozen=True)
@@ -142,6 +151,21 @@ def apply_object(held: Held, m: Any, now: float) -> Outcome:
 def _apply(held: Held, cols: dict, provider_time: int, now: float, kickoff_ts: int,
            incidents: tuple | None, stats: tuple | None, seen: bool) -> Outcome:
     row = held.row
+    prior_status = row.get("status_id")
+    if row.get("ended_reason") is not None:
+        # goald ended this match itself (a stuck match, actors/jobs/safety.py): what the provider
+        # says of the row's columns is compared with what it said then, so the ending stands until
+        # it says something new (incidents and statistics are not compared: an actor restarted
+        # from its row holds none, and they alone never contradict an ending).
+        said = {**row, "status_id": row.get("provider_status_id")}
+        if all(said.get(k) == v for k, v in cols.items()):
+            return _unchanged(held, now, seen)
+        if row.get("provider_update_time") is not None and provider_time <= row["provider_update_time"]:
+            return Outcome("older", held)
+        # The provider has moved on: its status again, tracked from its own period.
+        held = replace(held, row={**row, "status_id": said["status_id"], "ended_reason": None},
+                       tracked=replace(held.tracked, period=mm.period_of(said["status_id"] or 0)))
+        row = held.row
     changed = {k: v for k, v in cols.items() if row.get(k) != v}
     incidents_changed = incidents is not None and incidents != held.incidents
     stats_changed = stats is not None and stats != held.stats
@@ -151,15 +175,15 @@ def _apply(held: Held, cols: dict, provider_time: int, now: float, kickoff_ts: i
         tracked = mm.track(held.tracked, cols["status_id"], kickoff_ts, held.incidents if incidents is None else incidents)
     kickoffs = {c: getattr(tracked, k) for k, c in KICKOFF_COLUMNS.items() if getattr(tracked, k) != row.get(c)}
     if not (changed or incidents_changed or stats_changed or kickoffs or tracked.period != held.tracked.period):
-        stamp = seen and (row.get("last_event_ts") is None or now - row["last_event_ts"] >= SEEN_STAMP_S)
-        if stamp:
-            held = replace(held, row={**row, "last_event_ts": int(now)})
-        return Outcome("unchanged", held, stamp=stamp)
+        return _unchanged(held, now, seen)
     stored_time = row.get("provider_update_time")
     if stored_time is not None and provider_time < stored_time:
         return Outcome("older", held)
     new = {**row, **changed, **kickoffs, "provider_update_time": provider_time, "last_event_ts": int(now)}
-    old_status, status = row.get("status_id"), cols["status_id"]
+    old_status, status = prior_status, cols["status_id"]
+    new["provider_status_id"] = status
+    if status != old_status:
+        new["status_changed_ts"] = int(now)
     incidents_now = held.incidents if incidents is None else incidents
     new["announced_added_minute"] = _announced(tracked.period, incidents_now, row.get("announced_added_minute"),
                                                held.tracked.period)
@@ -176,6 +200,31 @@ def _apply(held: Held, cols: dict, provider_time: int, now: float, kickoff_ts: i
                   stats=held.stats if stats is None else stats)
     return Outcome("applied", out, transition, unusual, incidents_changed=incidents_changed,
                    stats_changed=stats_changed)
+
+
+def _unchanged(held: Held, now: float, seen: bool) -> Outcome:
+    row = held.row
+    stamp = seen and (row.get("last_event_ts") is None or now - row["last_event_ts"] >= SEEN_STAMP_S)
+    if stamp:
+        held = replace(held, row={**row, "last_event_ts": int(now)})
+    return Outcome("unchanged", held, stamp=stamp)
+
+
+def end_by_goald(held: Held, reason: str, now: float) -> Held:
+    """The match ended by goald itself (a stuck match whose reconcile found nothing newer): status
+    8 with `ended_reason`, the provider's own status and update time kept, so that any later
+    provider update that says something new still applies (`_apply`)."""
+    row = held.row
+    tracked = replace(held.tracked, period=mm.ENDED)
+    new = {**row, "status_id": 8, "ended_reason": reason, "status_changed_ts": int(now),
+           "provider_status_id": row.get("status_id") if row.get("provider_status_id") is None
+           else row["provider_status_id"]}
+    if not new.get("finished_after"):
+        new["finished_after"] = _finished_after(held.tracked, new)
+    minute = mm.minute_at(tracked, now, held.minute)
+    new.update(period=tracked.period, minute=minute.minute, added_minute=minute.added, minute_text=minute.text,
+               last_minute_update_ts=int(now))
+    return replace(held, row=new, tracked=tracked)
 
 
 def tick(held: Held, now: float) -> Held | None:

@@ -31,18 +31,29 @@ _TYPES = {
     "overtime_second_kickoff_ts": "bigint", "announced_added_minute": "smallint", "provider_update_time": "bigint",
     "last_event_ts": "bigint", "finished_after": "text", "period": "text", "minute": "smallint",
     "added_minute": "smallint", "minute_text": "text", "last_minute_update_ts": "bigint",
+    "provider_status_id": "smallint", "status_changed_ts": "bigint", "ended_reason": "text",
+    "stale_level": "smallint", "stale_reason": "text", "stale_since": "bigint",
 }
 for _side in ("home", "away"):
     for _part in ("regular", "half_time", "overtime", "penalties", "red_cards", "yellow_cards", "corners"):
         _TYPES[f"{_side}_{_part}"] = "smallint"
 
-# What a match object (diary, recent list) says of a match not tracked by an actor.
-OBJECT_COLUMNS = (
+# What a match object (diary, recent list) says of a match not tracked by an actor: the provider's
+# data, then goald's bookkeeping of it.
+OBJECT_DATA = (
     "season_id", "competition_id", "home_team_id", "away_team_id", "venue_id", "referee_id", "neutral",
     "status_id", "match_time", *[f"{s}_{p}" for s in ("home", "away") for p in (
         "regular", "half_time", "overtime", "penalties", "red_cards", "yellow_cards", "corners")],
-    "provider_update_time", "period", "minute_text",
 )
+OBJECT_COLUMNS = OBJECT_DATA + ("provider_update_time", "provider_status_id", "status_changed_ts", "period",
+                                "minute_text")
+# The stored row as the provider last said it: after goald ended a stuck match itself, status_id is
+# goald's 8 and provider_status_id what the provider said (NULL on rows older than sql/0008).
+_SAID = ", ".join("coalesce(m.provider_status_id, m.status_id)" if c == "status_id" else f"m.{c}"
+                  for c in OBJECT_DATA)
+_GIVEN = ", ".join(f"{{t}}.{c}" for c in OBJECT_DATA)
+_KEEP_WHEN_SAME_STATUS = ("period", "minute_text", "status_changed_ts")
+
 INCIDENT_COLUMNS = ("type", "position", "time", "second", "add_time", "player_id", "player_name", "assist1_id",
                     "assist1_name", "assist2_id", "assist2_name", "home_score", "away_score", "in_player_id",
                     "in_player_name", "out_player_id", "out_player_name", "var_reason", "var_result", "reason_type")
@@ -84,18 +95,20 @@ _UPSERT_OBJECTS = f"""
 WITH v AS (SELECT * FROM jsonb_to_recordset(%s::jsonb) AS v(id text, {_recordset(OBJECT_COLUMNS, _TYPES)})),
 older AS (
     SELECT v.id FROM v JOIN matches m ON m.id = v.id
-    WHERE m.provider_update_time > v.provider_update_time
-      AND ({', '.join('m.' + c for c in OBJECT_COLUMNS[:-3])}) IS DISTINCT FROM
-          ({', '.join('v.' + c for c in OBJECT_COLUMNS[:-3])})),
+    WHERE m.provider_update_time > v.provider_update_time AND ({_SAID}) IS DISTINCT FROM ({_GIVEN.format(t='v')})),
 up AS (
     INSERT INTO matches AS m (id, {', '.join(OBJECT_COLUMNS)})
     SELECT id, {', '.join(OBJECT_COLUMNS)} FROM v
-    ON CONFLICT (id) DO UPDATE SET {', '.join(f'{c} = EXCLUDED.{c}' for c in OBJECT_COLUMNS if c not in ('period', 'minute_text'))},
-        period = CASE WHEN m.status_id = EXCLUDED.status_id THEN m.period ELSE EXCLUDED.period END,
-        minute_text = CASE WHEN m.status_id = EXCLUDED.status_id THEN m.minute_text ELSE EXCLUDED.minute_text END
+    ON CONFLICT (id) DO UPDATE SET {', '.join(f'{c} = EXCLUDED.{c}' for c in OBJECT_COLUMNS if c not in _KEEP_WHEN_SAME_STATUS)},
+        {', '.join(f'{c} = CASE WHEN m.status_id = EXCLUDED.status_id THEN m.{c} ELSE EXCLUDED.{c} END' for c in _KEEP_WHEN_SAME_STATUS)},
+        ended_reason = NULL
     WHERE (m.provider_update_time IS NULL OR EXCLUDED.provider_update_time >= m.provider_update_time)
-      AND ({', '.join('m.' + c for c in OBJECT_COLUMNS[:-2])}) IS DISTINCT FROM
-          ({', '.join('EXCLUDED.' + c for c in OBJECT_COLUMNS[:-2])})
+      AND CASE WHEN m.ended_reason IS NULL
+               THEN ({', '.join('m.' + c for c in OBJECT_DATA)}, m.provider_update_time) IS DISTINCT FROM
+                    ({_GIVEN.format(t='EXCLUDED')}, EXCLUDED.provider_update_time)
+               -- goald ended it (a stuck match): only something new from the provider undoes that
+               ELSE EXCLUDED.provider_update_time > m.provider_update_time
+                    AND ({_SAID}) IS DISTINCT FROM ({_GIVEN.format(t='EXCLUDED')}) END
     RETURNING m.id, (xmax = 0) AS inserted)
 SELECT (SELECT coalesce(array_agg(id), '{{}}') FROM older),
        (SELECT count(*) FROM up WHERE inserted), (SELECT count(*) FROM up WHERE NOT inserted)
@@ -116,9 +129,15 @@ def upsert_objects(conn, rows: list[dict]) -> tuple[int, int, list[str]]:
 
 # --- the match actors' batched writes ---------------------------------------------------------------
 
+# A provider message ingested for a match (its last_event_ts moves) ends a stale episode (levels 1-3
+# of goald/match/safety.py); leaving half-time ends a freeze (level 4).
+_FRESH = ("(m.stale_level BETWEEN 1 AND 3 AND v.last_event_ts > coalesce(m.last_event_ts, 0)) "
+          "OR (m.stale_level = 4 AND {status} <> 3)")
+_CLEAR_STALE = ", ".join(f"{c} = CASE WHEN {_FRESH} THEN {fresh} ELSE m.{c} END"
+                         for c, fresh in (("stale_level", "0"), ("stale_reason", "NULL"), ("stale_since", "NULL")))
 _ASSIGN = ", ".join(
     f"{c} = COALESCE(m.{c}, v.{c})" if c in KICKOFF_COLUMNS.values() else f"{c} = v.{c}"
-    for c in DATA_COLUMNS + MINUTE_COLUMNS)
+    for c in DATA_COLUMNS + MINUTE_COLUMNS) + ", " + _CLEAR_STALE.format(status="v.status_id")
 _WRITE = f"""
 WITH v AS (SELECT * FROM jsonb_to_recordset(%(rows)s::jsonb) AS v(id text, {_recordset(DATA_COLUMNS + MINUTE_COLUMNS, _TYPES)})),
 up AS (
@@ -148,12 +167,18 @@ SELECT id FROM up
 """
 
 _WRITE_LIGHT = f"""
-UPDATE matches m SET {', '.join(f'{c} = v.{c}' for c in MINUTE_COLUMNS)},
-    last_event_ts = GREATEST(m.last_event_ts, v.last_event_ts)
-FROM jsonb_to_recordset(%s::jsonb) AS v(id text, {_recordset(MINUTE_COLUMNS + ('last_event_ts',), _TYPES)})
-WHERE m.id = v.id
-  AND (({', '.join('m.' + c for c in MINUTE_COLUMNS[:-1])}) IS DISTINCT FROM ({', '.join('v.' + c for c in MINUTE_COLUMNS[:-1])})
-       OR m.last_event_ts IS DISTINCT FROM GREATEST(m.last_event_ts, v.last_event_ts))
+WITH v AS (SELECT * FROM jsonb_to_recordset(%s::jsonb) AS v(id text, {_recordset(MINUTE_COLUMNS + ('last_event_ts',), _TYPES)})),
+flagged AS (SELECT m.id FROM matches m JOIN v ON v.id = m.id WHERE m.stale_level > 0),
+up AS (
+    UPDATE matches m SET {', '.join(f'{c} = v.{c}' for c in MINUTE_COLUMNS)},
+        last_event_ts = GREATEST(m.last_event_ts, v.last_event_ts), {_CLEAR_STALE.format(status="m.status_id")}
+    FROM v
+    WHERE m.id = v.id
+      AND (({', '.join('m.' + c for c in MINUTE_COLUMNS[:-1])}) IS DISTINCT FROM ({', '.join('v.' + c for c in MINUTE_COLUMNS[:-1])})
+           OR m.last_event_ts IS DISTINCT FROM GREATEST(m.last_event_ts, v.last_event_ts))
+    RETURNING m.id, m.stale_level)
+SELECT count(*), count(*) FILTER (WHERE up.stale_level = 0 AND flagged.id IS NOT NULL)
+FROM up LEFT JOIN flagged ON flagged.id = up.id
 """
 
 
@@ -180,15 +205,17 @@ def write(conn, rows: list[dict], incidents: dict[str, tuple] | None = None,
         return {r[0] for r in cur.fetchall()}
 
 
-def write_light(conn, rows: list[dict]) -> int:
+def write_light(conn, rows: list[dict]) -> tuple[int, int]:
     """The minute engine's columns and the last_event_ts stamp (never backwards) of matches whose
     provider state did not change: unguarded, never touching a provider column; rows whose values
-    are already stored are not written. Returns the rows written."""
+    are already stored are not written. A stamp that moves ends a stale episode (its flag is
+    cleared). Returns (rows written, stale flags cleared)."""
     if not rows:
-        return 0
+        return 0, 0
     with conn.cursor() as cur:
         cur.execute(_WRITE_LIGHT, (encode(rows),))
-        return cur.rowcount
+        written, cleared = cur.fetchone()
+    return written, cleared
 
 
 def _field(obj, name):
@@ -196,6 +223,45 @@ def _field(obj, name):
     if name.endswith(("_id", "_name")) and value == "":
         return None
     return value
+
+
+# --- match safety (actors/jobs/safety.py) -----------------------------------------------------------
+
+SAFETY_COLUMNS = ("id", "status_id", "match_time", "first_half_kickoff_ts", "second_half_kickoff_ts",
+                  "overtime_kickoff_ts", "status_changed_ts", "last_minute_update_ts", "last_event_ts",
+                  "provider_update_time", "stale_level", "stale_reason", "stale_since", "minute_text")
+
+
+def safety_rows(conn, live: Iterable[int]) -> list[dict]:
+    """The rows the watchdog and the stuck-match check judge: every live match, and every match
+    still flagged stale (to clear it)."""
+    with conn.cursor() as cur:
+        cur.execute(f"SELECT {', '.join(SAFETY_COLUMNS)} FROM matches WHERE status_id = ANY(%s) OR stale_level > 0 "
+                    "ORDER BY id", (list(live),))
+        return [dict(zip(SAFETY_COLUMNS, r)) for r in cur.fetchall()]
+
+
+_SET_STALE = """
+UPDATE matches m SET stale_level = v.stale_level, stale_reason = v.stale_reason,
+    stale_since = CASE WHEN v.stale_level = 0 THEN NULL
+                       WHEN m.stale_level = 0 OR (m.stale_level = 4) <> (v.stale_level = 4) THEN v.stale_since
+                       ELSE m.stale_since END
+FROM jsonb_to_recordset(%s::jsonb) AS v(id text, stale_level smallint, stale_reason text, stale_since bigint,
+                                        seen_event_ts bigint, seen_level smallint)
+WHERE m.id = v.id AND m.last_event_ts IS NOT DISTINCT FROM v.seen_event_ts AND m.stale_level = v.seen_level
+RETURNING m.id
+"""
+
+
+def set_stale(conn, rows: list[dict]) -> set[str]:
+    """The watchdog's ladder steps (id, stale_level, stale_reason, stale_since), each written only
+    if the match is as the watchdog read it (`seen_event_ts`, `seen_level`): a provider message
+    ingested meanwhile wins (the writer has cleared the flag). Returns the ids written."""
+    if not rows:
+        return set()
+    with conn.cursor() as cur:
+        cur.execute(_SET_STALE, (encode(rows),))
+        return {r[0] for r in cur.fetchall()}
 
 
 # --- reference data -------------------------------------------------------------------------------

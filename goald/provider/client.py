@@ -133,6 +133,11 @@ class ProviderClient:
     def recent_list(self, since: int, page: int = 1) -> Decoded:
         return self.get("match/recent/list", time=since, page=page)
 
+    def match(self, match_id: str) -> Decoded:
+        """One match object, by the recent list's uuid query (a reconcile): no item when the
+        provider has none."""
+        return self.get("match/recent/list", uuid=match_id)
+
     def analysis(self, match_id: str) -> Decoded:
         return self.get("match/analysis", uuid=match_id)
 

@@ -59,6 +59,10 @@ def diary(world, params: dict) -> dict:
 
 
 def recent_list(world, params: dict) -> dict:
+    if params.get("uuid"):
+        results = world.recent_list(uuid=params["uuid"])
+        return {"code": 0, "query": {"total": len(results), "type": "uuid", "uuid": params["uuid"]},
+                "results": results}
     since = _int(params, "time", 0)
     page = _int(params, "page", 1)
     if page < 1:

@@ -77,6 +77,7 @@ class SimulatorServer:
         self._cache: dict[tuple, _Answer] = {}
         self._history: dict[str, deque] = {}
         self._stuck: dict[str, dict] = {}
+        self._stuck_at: dict[str, float] = {}
         self._server: NoDelayWSGIServer | None = None
         self.app = self._make_app()
 
@@ -249,9 +250,14 @@ class SimulatorServer:
         return bool(chaos.vanish) and zlib.crc32(key) % 10_000 < chaos.vanish * 10_000
 
     def _apply_stuck(self, path: str, payload: dict, stuck_ids: set[str]) -> dict:
-        """A stuck match keeps the state it had when it got stuck, in every endpoint."""
-        for gone in set(self._stuck) - stuck_ids:
-            del self._stuck[gone]
+        """A stuck match keeps the state it had when it got stuck, in every endpoint: each
+        endpoint's answer for it is taken as of that second (the first answer after the switch)."""
+        for gone in set(self._stuck_at) - stuck_ids:
+            self._stuck.pop(gone, None)
+            del self._stuck_at[gone]
+        now = self.clock.now()
+        for mid in stuck_ids:
+            self._stuck_at.setdefault(mid, now)
         results = payload.get("results")
         if not isinstance(results, list):
             return payload
@@ -260,12 +266,25 @@ class SimulatorServer:
             mid = r.get("id") if isinstance(r, dict) else None
             if mid in stuck_ids:
                 frozen = self._stuck.setdefault(mid, {})
-                r = frozen.setdefault(path, r)
+                if path not in frozen:
+                    frozen[path] = self._as_of(path, mid, r)
+                r = frozen[path]
             out.append(r)
         if path == "match/detail_live":  # still "live" after the world has dropped it
             present = {r.get("id") for r in out if isinstance(r, dict)}
             out.extend(f[path] for mid, f in self._stuck.items() if mid not in present and path in f)
         return {**payload, "results": out}
+
+    def _as_of(self, path: str, mid: str, current: dict) -> dict:
+        sim = self.world.sim_match(mid) if hasattr(self.world, "sim_match") else None
+        at = self._stuck_at.get(mid)
+        if sim is None or at is None:
+            return current
+        if path == "match/detail_live":
+            return sim.timeline.live_entry(at) or current
+        if path in ("match/recent/list", "match/diary"):
+            return sim.match_object(at) or current
+        return current
 
     def _over_rate(self, user: str) -> bool:
         if self.rate <= 0:

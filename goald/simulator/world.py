@@ -259,10 +259,15 @@ class World:
         chosen.sort(key=lambda c: (c[0], c[1]))
         return [c[2] for c in chosen], diary_extra([c[3] for c in chosen])
 
-    def recent_list(self, since: int | None = 0, page: int = 1) -> list[dict]:
+    def recent_list(self, since: int | None = 0, page: int = 1, uuid: str | None = None) -> list[dict]:
         """`match/recent/list` results: match objects with updated_at >= since (ordered by
-        updated_at, then id), 1000 per page, page 1-based; empty past the end."""
+        updated_at, then id), 1000 per page, page 1-based; empty past the end. With `uuid`: that
+        match's object alone (none before the match is published)."""
         now, since = self.clock.now(), since or 0
+        if uuid is not None:
+            m = self.by_id.get(uuid)
+            obj = m.match_object(now) if m is not None else None
+            return [obj] if obj is not None else []
         objs = [o for o in (m.match_object(now) for m in self.matches) if o is not None and o["updated_at"] >= since]
         objs.sort(key=lambda o: (o["updated_at"], o["id"]))
         if page < 1:
