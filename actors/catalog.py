@@ -20,7 +20,8 @@ from typing import Any, Callable, Mapping
 from goald.actors.schedule import Schedule, ScheduleError
 from goald.config import Config, ConfigError, _suggest
 
-BUILTIN_MODULES = ("goald.actors.jobs.runtime", "goald.actors.jobs.ingest", "goald.actors.jobs.safety")
+BUILTIN_MODULES = ("goald.actors.jobs.runtime", "goald.actors.jobs.ingest", "goald.actors.jobs.safety",
+                   "goald.actors.jobs.stats")
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 OVERLAP_POLICIES = ("skip", "allow")
 
@@ -48,6 +49,9 @@ class JobSpec:
     # "DEBUG" for a poller that runs every few seconds: its started / completed / skipped lines go
     # to DEBUG and its failures are logged once a minute per error with a count (actors/job_actor.py).
     log_runs: str = "INFO"
+    # Runs only on the node that leads the match pipeline (goald/db/cluster.py): the ingest and
+    # match-safety jobs, which feed and ask the match actors that only the leader holds.
+    leader_only: bool = False
 
     def __post_init__(self) -> None:
         if not NAME_RE.match(self.name):

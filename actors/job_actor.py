@@ -136,6 +136,11 @@ class JobActor(SupervisedActor):
 
     def _run(self, ticket: Ticket) -> None:
         occ = ticket.occurrence
+        if self.rt.specs[self.job].leader_only and not self.rt.leader():
+            # Another node leads the match pipeline and runs it; should none, the reaper records the
+            # period `missed` with this reason (ON CONFLICT DO NOTHING: the leader's row stays).
+            ticket.failed("no node led the match pipeline (this node is not its leader)")
+            return
         claim = self._claim(ticket)
         if claim is None:
             return

@@ -391,6 +391,27 @@ class MatchPipeline:
             self._ticker_wakeup.clear()
             self._ticker_wakeup.wait(wait)
 
+    # --- leadership (goald/db/cluster.py) -----------------------------------------------------------
+
+    def stand_down(self, why: str = "") -> None:
+        """This node no longer leads the match pipeline (any greenlet): every match actor stops and
+        what they had not written yet is dropped, so that nothing held here is written over the
+        new leader's state (the provider sends it all again to the leader)."""
+        self.counts["stood_down"] += 1
+        dropped = len(self._pending)
+        self._pending.clear()
+        self._heap.clear()
+        self._wake_at.clear()
+        self._last_live.clear()
+        self._buffered.clear()
+        sup = self.supervisor()
+        keys = list(self.registry)
+        if sup is not None and keys:
+            sup.tell([StopChild(k) for k in keys])
+        logs.event("WARNING", "match.stood_down", f"Match pipeline stood down{': ' + why if why else ''}: "
+                   f"{len(keys)} match actor(s) stopped, {dropped} unwritten change(s) dropped",
+                   actors=len(keys), dropped=dropped)
+
     # --- introspection ----------------------------------------------------------------------------
 
     def describe(self) -> dict:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import gevent
 import gevent.event
@@ -101,6 +101,9 @@ class Runtime:
     provider: Any = None
     cache: Any = None
     matches: Any = None        # the MatchPipeline (actors/matches.py), set by the tree
+    # Whether this node leads the match pipeline (goald/db/cluster.py Leadership.ensure); a single
+    # goald without a leadership (tests) always does.
+    leader: Callable[[], bool] = lambda: True
 
     @property
     def heartbeat_s(self) -> float:

@@ -27,6 +27,7 @@ class Stack:
         self.log_path = os.path.join(self.workdir, "goald.log")
         self.procs: list[subprocess.Popen] = []
         self.goald_proc: subprocess.Popen | None = None
+        self.nodes: dict[str, tuple[subprocess.Popen, str]] = {}
 
     def __enter__(self) -> "Stack":
         create_database(self.maintenance, self.name)
@@ -56,23 +57,29 @@ class Stack:
             sys.exit("goald simulate did not start")
         return url
 
-    def goald(self, provider_url: str, **env) -> int:
-        """`goald run` on the stack's database with that provider (JSON log in workdir/goald.log);
-        returns its console port once it is ready."""
+    def goald(self, provider_url: str, tag: str = "goald", **env) -> int:
+        """`goald run` on the stack's database with that provider (JSON log in workdir/<tag>.log,
+        node name `tag`); returns its console port once it is ready. Several tags: several nodes."""
         env = {**os.environ, "GOALD_DATABASE_URL": self.dsn, "GOALD_PROVIDER_BASE_URL": provider_url,
                "GOALD_PROVIDER_USER": "demo", "GOALD_PROVIDER_SECRET": "demo", "GOALD_CONSOLE_PORT": "0",
-               "GOALD_LOG_FORMAT": "json", **env}
-        self.goald_proc = self.spawn([sys.executable, "-m", "goald", "run"], stdout=subprocess.DEVNULL,
-                                     stderr=open(self.log_path, "w"), cwd=self.workdir, env=env)
+               "GOALD_LOG_FORMAT": "json", "GOALD_NODE_NAME": tag, **env}
+        log_path = self.log_path if tag == "goald" else os.path.join(self.workdir, f"{tag}.log")
+        start = os.path.getsize(log_path) if os.path.exists(log_path) else 0   # a restart appends
+        proc = self.spawn([sys.executable, "-m", "goald", "run"], stdout=subprocess.DEVNULL,
+                          stderr=open(log_path, "a"), cwd=self.workdir, env=env)
+        self.nodes[tag] = (proc, log_path)
+        self.goald_proc = proc
         deadline = time.monotonic() + READY_S
         while time.monotonic() < deadline:
-            if self.goald_proc.poll() is not None:
-                sys.exit(f"goald exited {self.goald_proc.returncode}; see {self.log_path}")
-            for line in open(self.log_path).read().splitlines():
-                if '"goald.ready"' in line:
-                    return json.loads(line)["port"]
+            if proc.poll() is not None:
+                sys.exit(f"goald exited {proc.returncode}; see {log_path}")
+            with open(log_path) as f:
+                f.seek(start)
+                for line in f.read().splitlines():
+                    if '"goald.ready"' in line:
+                        return json.loads(line)["port"]
             time.sleep(0.2)
-        sys.exit(f"goald did not get ready in {READY_S}s; see {self.log_path}")
+        sys.exit(f"goald did not get ready in {READY_S}s; see {log_path}")
 
     def log(self) -> str:
         return open(self.log_path).read()

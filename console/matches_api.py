@@ -116,9 +116,19 @@ class Stat(msgspec.Struct):
     away: int
 
 
+class TeamStats(msgspec.Struct):
+    team_id: str
+    side: str                       # home | away (| other: a team id that is neither)
+    stats: dict[str, int]           # the provider's named statistics that are known (live stats sync)
+
+
 class MatchDetail(MatchOut):
     incidents: list[Incident] = []
     stats: list[Stat] = []
+    team_stats: list[TeamStats] = []
+    # Per half (p1, p2, o1, o2, ft): statistic id (STATUS_CODE.md "Half-time Statistics") and values.
+    half_stats: dict[str, list[Stat]] = {}
+    data_completeness: int = 0      # bits: 1 first half, 2 second half, 4 full time statistics stored
 
 
 class MatchList(msgspec.Struct):
@@ -316,7 +326,10 @@ def install(app: "ConsoleApp", pool: Pool, changes: Changes, max_age_s: float = 
             if r is None:
                 raise _NotFound(f"no match {match_id}")
             detail = match_out(r, MatchDetail, incidents=[Incident(**i) for i in r["incidents"]],
-                               stats=[Stat(**s) for s in r["stats"]])
+                               stats=[Stat(**s) for s in r["stats"]],
+                               team_stats=[TeamStats(**t) for t in r["team_stats"]],
+                               half_stats={h: [Stat(**s) for s in rows] for h, rows in r["half_stats"].items()},
+                               data_completeness=r["data_completeness"])
             return _ENCODER.encode(OneMatch(True, detail))
         return serve(environ, ("one", match_id), build)
 

@@ -38,6 +38,7 @@ from goald.console.app import AppContext, make_app
 from goald.console.server import ConsoleStartError, bind as bind_console
 from goald.db.database import Database, node_name
 from goald.db.pool import DatabaseUnavailable
+from goald.db.cluster import ChangeFeed, Leadership
 from goald.match.changes import Changes
 from goald.migrations.runner import MigrationError, migrate as apply_migrations
 from goald.provider.client import ProviderClient
@@ -101,6 +102,7 @@ class _Daemon:
         self.listener = None
         self.provider = None
         self.demo_feed = None
+        self.leadership: Leadership | None = None
 
     def run(self, migrate: bool) -> int:
         try:
@@ -130,6 +132,8 @@ class _Daemon:
             return self._serve()
         finally:
             self._stop_tree()
+            if self.leadership is not None:
+                self.leadership.release()
             self._stop_provider()
             db.close()
             logs.event("INFO", "goald.stopped", "goald stopped")
@@ -176,8 +180,16 @@ class _Daemon:
                                   actors=self._describe_tree, provider=self.provider.describe, changes=changes))
         listener, self.listener = self.listener, None
         pipeline = MatchPipeline(db.pool, lambda: self.rt.cfg, changes)
+        # Several nodes on one database: one leads the match pipeline, the others serve its data
+        # (goald/db/cluster.py); a single node leads from its first ingest occurrence on.
+        self.leadership = Leadership(db.dsn, self.node, connect_timeout_s=cfg["database.connect_timeout_s"],
+                                     on_lost=pipeline.stand_down)
+        self.rt.leader = self.leadership.ensure
+        feed = ChangeFeed(db.dsn, self.node, lambda: changes.bump(publish=False),
+                          connect_timeout_s=cfg["database.connect_timeout_s"])
+        changes.listeners.append(feed.changed)
         self.tree = Tree(self.rt, notifier=self.notifier, app=app, listener=listener, on_escalate=self.sig.on_escalate,
-                         pipeline=pipeline)
+                         pipeline=pipeline, change_feed=feed)
         self.root_directory = self.tree.root_directory
         try:
             self.root = self.tree.start()

@@ -8,6 +8,7 @@ core pieces together.
     ├─ heartbeat              ServiceActor(Heartbeat)     beats this node's running runs
     ├─ match_writer           ServiceActor(WriterService) the match actors' batched writes (actors/matches.py)
     ├─ match_ticker           ServiceActor(TickerService) the minute engine's wake-ups
+    ├─ change_feed            ServiceActor(ChangeFeed)    other nodes' match writes (goald/db/cluster.py; omitted when none is given)
     ├─ matches (dynamic)      MatchActor × tracked match  (actors/match_actor.py)
     ├─ jobs (one_for_one)     JobActor × catalog
     ├─ clock                  Clock (dispatches to jobs, records what nobody ran; systemd watchdog)
@@ -73,6 +74,7 @@ class Tree:
     jobs_directory: dict = field(default_factory=dict)
     services: dict = field(default_factory=dict)   # name -> the service object of the live incarnation
     pipeline: MatchPipeline | None = None          # the match pipeline (made here unless given)
+    change_feed: Any = None                        # goald/db/cluster.py ChangeFeed (none in tests)
     _stop_deadline: float | None = None
 
     def _within_budget(self, own_s: float | Callable[[], float]) -> Callable[[], float]:
@@ -113,6 +115,8 @@ class Tree:
         pipeline.supervisor = lambda: self.root_directory.get("matches")
         out.append(self._service("match_writer", lambda: WriterService(pipeline), "writer", ACTOR_STOP_S))
         out.append(self._service("match_ticker", lambda: TickerService(pipeline), "ticker", ACTOR_STOP_S))
+        if self.change_feed is not None:
+            out.append(self._service("change_feed", lambda: self.change_feed, "feed", ACTOR_STOP_S))
         out.append(ChildSpec("matches", lambda parent, n: match_supervisor(
             pipeline, parent, n, intensity, self._within_budget(ACTOR_STOP_S)), kind="dynamic_supervisor",
             shutdown_timeout_s=self._within_budget(ACTOR_STOP_S + 1.0)))

@@ -389,6 +389,31 @@ TEAM = obj({
 
 # --- the envelopes, by endpoint path ------------------------------------------------------------------------------
 
+# --- match/team_stats/list and match/half/team_stats/detail ------------------------------------------------
+
+# v1_football_match_team_stats_list_GET.md: `results[].stats[]`, one object per team, every field listed
+# without a condition. DOMAIN.md: corners may be "no data" (-1 in the score array), so a team without
+# corner data has no corner_kicks.
+TEAM_STAT_NAMES = (
+    "goals", "penalty", "assists", "red_cards", "yellow_cards", "shots", "shots_on_target", "dribble",
+    "dribble_succ", "clearances", "blocked_shots", "interceptions", "tackles", "tackles_succ", "passes",
+    "passes_accuracy", "key_passes", "crosses", "crosses_accuracy", "long_balls", "long_balls_accuracy", "duels",
+    "duels_won", "fouls", "was_fouled", "goals_against", "offsides", "yellow2red_cards", "corner_kicks",
+    "ball_possession", "freekicks", "freekick_goals", "big_chance_missed", "big_chance_created", "hit_woodwork",
+    "fastbreaks", "fastbreak_shots", "fastbreak_goals", "poss_losts", "aerial_won", "aerial_lost", "ground_won",
+    "ground_lost", "duel_won", "duel_lost", "shots_ibox", "shots_obox",
+)
+TEAM_STAT = obj({"team_id": (STR, ALWAYS),
+                 **{n: (INT, OPTIONAL if n == "corner_kicks" else ALWAYS) for n in TEAM_STAT_NAMES}})
+TEAM_STATS_ITEM = obj({"id": (STR, ALWAYS), "stats": (array(TEAM_STAT), ALWAYS)})
+# v1_football_match_half_team_stats_detail_GET.md: results.<Sign>.<Statistics ID> = [home, away], Sign one of
+# ft, p1, p2, o1, o2; the ids from STATUS_CODE.md "Half-time Statistics ID".
+HALF_STAT_IDS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 15, 16, 17, 21, 22, 23, 24, 25, 32, 33, 34, 36, 37, 38, 39, 40, 41, 42,
+                 43, 44, 45, 46, 48, 49, 51, 52, 53, 54, 55, 56, 61, 63, 65, 66, 67, 69, 70, 71, 72, 74, 75, 78,
+                 79, 80, 81, 82, 83, 87)
+HALF = ("keyed", {str(i): positional(INT, INT) for i in HALF_STAT_IDS})
+HALF_STATS = obj({sign: (HALF, OPTIONAL) for sign in ("ft", "p1", "p2", "o1", "o2")}, may_be_empty=True)
+
 ENDPOINTS: dict[str, tuple] = {
     "match/detail_live": obj({"code": (SUCCESS_CODE, ALWAYS), "results": (array(LIVE_ITEM), ALWAYS)}),
     "match/diary": obj({"code": (SUCCESS_CODE, ALWAYS), "query": (DIARY_QUERY, ALWAYS),
@@ -403,6 +428,8 @@ ENDPOINTS: dict[str, tuple] = {
                                         "results": (array(COMPETITION), ALWAYS)}),
     "team/additional/list": obj({"code": (SUCCESS_CODE, ALWAYS), "query": (LIST_QUERY, ALWAYS),
                                  "results": (array(TEAM), ALWAYS)}),
+    "match/team_stats/list": obj({"code": (SUCCESS_CODE, ALWAYS), "results": (array(TEAM_STATS_ITEM), ALWAYS)}),
+    "match/half/team_stats/detail": obj({"code": (SUCCESS_CODE, ALWAYS), "results": (HALF_STATS, ALWAYS)}),
 }
 
 # Errors. The docs: "404 Resource does not exist" {code, msg}. DOMAIN.md: errors (e.g. a wrong

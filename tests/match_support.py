@@ -71,6 +71,12 @@ class WorldFeed:
     def match(self, match_id):
         return self._decoded("match/recent/list", self.world.recent_list(uuid=match_id))
 
+    def team_stats(self):
+        return self._decoded("match/team_stats/list", self.world.team_stats())
+
+    def half_team_stats(self, match_id):
+        return self._decoded("match/half/team_stats/detail", self.world.half_team_stats(match_id) or {})
+
 
 class Harness:
     def __init__(self, dsn, world, **env):

@@ -237,6 +237,20 @@ def team(team_id: str, *, name: str = "Example FC") -> dict:
 # --- one valid page per endpoint ----------------------------------------------------------------
 
 
+def team_stats_item(match_id: str) -> dict:
+    """One item of match/team_stats/list: both teams' statistics."""
+    return {"id": match_id, "stats": [
+        {"team_id": f"{match_id}-{side}", "goals": g, "shots": 9 + g, "shots_on_target": 3 + g, "corner_kicks": 4,
+         "ball_possession": p, "yellow_cards": 1, "red_cards": 0, "fouls": 11, "passes": 380}
+        for side, g, p in (("home", 1, 55), ("away", 0, 45))]}
+
+
+def half_stats_results() -> dict:
+    """match/half/team_stats/detail results of an ended match: the halves and full time."""
+    return {"p1": {"1": [1, 0], "2": [3, 1], "25": [56, 44]}, "p2": {"1": [0, 0], "2": [2, 2], "25": [54, 46]},
+            "ft": {"1": [1, 0], "2": [5, 3], "25": [55, 45]}}
+
+
 def valid_page(endpoint: str, n: int = 3) -> dict:
     """A valid success page of `endpoint` (a key of decode.DECODERS) with about `n` items."""
     builders = {
@@ -250,5 +264,7 @@ def valid_page(endpoint: str, n: int = 3) -> dict:
         "competition/additional/list": lambda: page([competition(f"c{i}") for i in range(n)],
                                                     query=query(n, type="page", page=1)),
         "team/additional/list": lambda: page([team(f"t{i}") for i in range(n)], query=query(n, type="page", page=1)),
+        "match/team_stats/list": lambda: page([team_stats_item(f"m{i}") for i in range(n)]),
+        "match/half/team_stats/detail": lambda: page(half_stats_results()),
     }
     return builders[endpoint]()

@@ -143,7 +143,7 @@ def test_health_actors_shows_the_live_tree(db_dsn, processes):
     body = requests.get(g.url("/health/actors"), timeout=5).json()
     assert body["ok"] is True and body["healthy"] is True
     tree = body["tree"]
-    assert [c["name"] for c in tree["children"]] == ["pool_monitor", "heartbeat", "match_writer", "match_ticker",
+    assert [c["name"] for c in tree["children"]] == ["pool_monitor", "heartbeat", "match_writer", "match_ticker", "change_feed",
                                                      "matches", "jobs", "clock", "console"]
     jobs = next(c for c in tree["children"] if c["name"] == "jobs")
     assert {c["name"] for c in jobs["children"]} >= {"orphan_rescue", "ledger_prune", "pool_samples_prune",

@@ -16,10 +16,12 @@ from goald.provider.payloads_reference import (Competition, LiveSeasonTable, Mat
 
 NOW = s.NOW
 
+from goald.provider.payloads_stats import HalfTeamStats, MatchTeamStats
 ITEM_TYPES = {
     "match/detail_live": LiveMatch, "match/diary": Match, "match/recent/list": Match,
     "data/update": DataChange, "match/analysis": MatchAnalysis, "season/recent/table/detail": StandingTable,
     "table/live": LiveSeasonTable, "competition/additional/list": Competition, "team/additional/list": Team,
+    "match/team_stats/list": MatchTeamStats, "match/half/team_stats/detail": HalfTeamStats,
 }
 
 

@@ -15,6 +15,7 @@ from goald.provider import decode
 from goald.provider.errors import Decoded, PayloadRejected, Rejection
 from goald.provider.payloads import DataChange, Envelope, LiveMatch, Match
 from goald.provider.payloads_reference import Competition, LiveSeasonTable, MatchAnalysis, StandingTable, Team
+from goald.provider.payloads_stats import HalfTeamStats, MatchTeamStats
 
 NOW = s.NOW
 ENDPOINTS = sorted(decode.DECODERS)
@@ -22,10 +23,11 @@ ITEM_TYPES = {
     "match/detail_live": LiveMatch, "match/diary": Match, "match/recent/list": Match,
     "data/update": DataChange, "match/analysis": MatchAnalysis, "season/recent/table/detail": StandingTable,
     "table/live": LiveSeasonTable, "competition/additional/list": Competition, "team/additional/list": Team,
+    "match/team_stats/list": MatchTeamStats, "match/half/team_stats/detail": HalfTeamStats,
 }
 LIST_PAGE_IDS = {  # list endpoints: how to tell a decoded item from the sample it came from
     "match/detail_live": "id", "match/diary": "id", "match/recent/list": "id", "table/live": "season_id",
-    "competition/additional/list": "id", "team/additional/list": "id",
+    "competition/additional/list": "id", "team/additional/list": "id", "match/team_stats/list": "id",
 }
 PROPERTY_SETTINGS = settings(max_examples=200, deadline=None, database=None,
                              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

@@ -328,6 +328,7 @@ def chosen_answer(feed: Feed, path: str) -> dict:
         "match/recent/list": {"time": EVENING - 3600},
         "match/analysis": {"uuid": analysis_ids(feed)[0]},
         "season/recent/table/detail": {"uuid": season_ids(feed)[0]},
+        "match/half/team_stats/detail": {"uuid": next(m["id"] for m in diary(feed)["results"] if m["status_id"] == 8)},
         "competition/additional/list": {"page": 1},
         "team/additional/list": {"page": 1},
     }.get(path, {})
@@ -405,3 +406,14 @@ def test_the_checker_reports_wrong_types_missing_and_undocumented_fields_and_sho
         problems = shape_problems(path, body)
         assert any(p.startswith(expected) for p in problems), f"{expected!r} not in {problems}"
     assert shape_problems("match/detail_live", live) == []
+
+
+def test_team_statistics_and_half_statistics_have_the_documented_fields_and_types(feed):
+    for path in ("match/team_stats/list", "match/half/team_stats/detail"):
+        body = chosen_answer(feed, path)
+        assert_non_empty(path, body)
+        assert_documented(path, body)
+    halves = chosen_answer(feed, "match/half/team_stats/detail")["results"]
+    assert set(halves) == {"p1", "p2", "ft"}                      # an ended match, no extra time
+    assert all(halves["ft"][k][i] == halves["p1"][k][i] + halves["p2"][k][i]
+               for k in halves["ft"] if k != "25" for i in (0, 1))  # the halves add up (possession aside)

@@ -157,8 +157,8 @@ def stuck_matches(ctx) -> dict:
 JOBS = [
     JobSpec("match_watchdog", match_watchdog, Schedule(every_s=30, offset_s=13), timeout_s=25,
             description="Stale and frozen live matches: WARN, forced reconcile, ERROR; stale_reason for clients",
-            timeout_env="MATCH_WATCHDOG_TIMEOUT_MS"),
+            timeout_env="MATCH_WATCHDOG_TIMEOUT_MS", leader_only=True),
     JobSpec("stuck_matches", stuck_matches, Schedule(cron="*/10 * * * *", offset_s=10), timeout_s=300,
             description="Live matches long past their end: reconciled, ended only when the provider has nothing newer",
-            timeout_env="STUCK_MATCHES_TIMEOUT_MS"),
+            timeout_env="STUCK_MATCHES_TIMEOUT_MS", leader_only=True),
 ]

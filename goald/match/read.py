@@ -14,7 +14,7 @@ MATCH_COLUMNS = (
     "home_penalties", "away_penalties", "home_red_cards", "away_red_cards", "home_yellow_cards",
     "away_yellow_cards", "home_corners", "away_corners", "first_half_kickoff_ts", "second_half_kickoff_ts",
     "overtime_kickoff_ts", "overtime_second_kickoff_ts", "finished_after", "ended_reason", "stale_reason",
-    "provider_update_time", "updated_at",
+    "provider_update_time", "updated_at", "data_completeness",
 )
 JOINED = ("home_name", "home_logo", "away_name", "away_logo", "competition_name", "competition_logo")
 
@@ -81,7 +81,7 @@ def live(conn, now: int) -> list[dict]:
 
 
 def one(conn, match_id: str) -> dict | None:
-    """One match with its incidents and statistics, or None."""
+    """One match with its incidents, statistics, team statistics and statistics per half, or None."""
     with conn.cursor() as cur:
         cur.execute(_SELECT + " WHERE m.id = %s", (match_id,))
         rows = _rows(cur)
@@ -94,4 +94,13 @@ def one(conn, match_id: str) -> dict | None:
                                         "home_score", "away_score"), r)) for r in cur.fetchall()]
         cur.execute("SELECT type, home, away FROM match_stats WHERE match_id = %s ORDER BY type", (match_id,))
         match["stats"] = [dict(zip(("type", "home", "away"), r)) for r in cur.fetchall()]
+        cur.execute("SELECT t.team_id, CASE t.team_id WHEN m.home_team_id THEN 'home' WHEN m.away_team_id THEN 'away' "
+                    "ELSE 'other' END, t.stats FROM match_team_stats t JOIN matches m ON m.id = t.match_id "
+                    "WHERE t.match_id = %s ORDER BY 2, 1", (match_id,))
+        match["team_stats"] = [{"team_id": r[0], "side": r[1], "stats": r[2]} for r in cur.fetchall()]
+        cur.execute("SELECT half, type, home, away FROM match_half_stats WHERE match_id = %s ORDER BY half, type",
+                    (match_id,))
+        match["half_stats"] = {}
+        for half, *stat in cur.fetchall():
+            match["half_stats"].setdefault(half, []).append(dict(zip(("type", "home", "away"), stat)))
         return match

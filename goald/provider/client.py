@@ -52,6 +52,8 @@ ENDPOINT_GROUPS: dict[str, str] = {
     "match/analysis": "stats",
     "season/recent/table/detail": "stats",
     "table/live": "stats",
+    "match/team_stats/list": "stats",
+    "match/half/team_stats/detail": "stats",
     "competition/additional/list": "reference",
     "team/additional/list": "reference",
 }
@@ -137,6 +139,14 @@ class ProviderClient:
         """One match object, by the recent list's uuid query (a reconcile): no item when the
         provider has none."""
         return self.get("match/recent/list", uuid=match_id)
+
+    def team_stats(self) -> Decoded:
+        """The team statistics of the matches whose statistics changed in the last 120 s."""
+        return self.get("match/team_stats/list")
+
+    def half_team_stats(self, match_id: str) -> Decoded:
+        """One match's statistics per half (full time, first and second half, extra time)."""
+        return self.get("match/half/team_stats/detail", uuid=match_id)
 
     def analysis(self, match_id: str) -> Decoded:
         return self.get("match/analysis", uuid=match_id)

@@ -24,6 +24,7 @@ import msgspec
 
 from goald.provider import payloads as p
 from goald.provider import payloads_reference as ref
+from goald.provider import payloads_stats as st
 from goald.provider.errors import Decoded, PayloadRejected, Rejection
 from goald.provider.validation import (
     DECODE_FAILURES,
@@ -38,7 +39,8 @@ from goald.provider.validation import (
 )
 
 __all__ = ["DECODERS", "PAYLOAD_REASONS", "REJECTION_REASONS", "Body", "envelope", "detail_live", "diary",
-           "recent_list", "data_update", "analysis", "season_table", "table_live", "competitions", "teams"]
+           "recent_list", "data_update", "analysis", "season_table", "table_live", "competitions", "teams",
+           "team_stats", "half_team_stats"]
 
 Body = Union[bytes, bytearray, memoryview, str, p.Envelope]
 """What a decoder takes: the raw body, or the `Envelope` the client already read from it."""
@@ -70,6 +72,9 @@ _ANALYSIS = msgspec.json.Decoder(ref.MatchAnalysis)
 _ANALYSIS_INFO = msgspec.json.Decoder(ref.AnalysisRow | None)
 _GOAL_DISTRIBUTION = msgspec.json.Decoder(ref.GoalDistribution | None)
 _SEASON_STANDINGS = msgspec.json.Decoder(ref.SeasonStandings)
+TEAM_STATS = ItemKind(st.MatchTeamStats)
+_HALF_STATS = msgspec.json.Decoder(st.HalfTeamStats)
+_HALF = msgspec.json.Decoder(dict[p.NonNegative, st.HalfPair])
 
 
 # --- envelope -----------------------------------------------------------------------------------
@@ -285,6 +290,35 @@ def table_live(body: Body, now: float) -> Decoded[ref.LiveSeasonTable]:
     return Decoded(items, rejections)
 
 
+def team_stats(body: Body, now: float) -> Decoded[st.MatchTeamStats]:
+    """`match/team_stats/list`: the matches whose team statistics changed in the last 120 s."""
+    endpoint = "match/team_stats/list"
+    env = _success(endpoint, body)
+    items, rejections = decode_list(endpoint, env.results, TEAM_STATS)
+    return Decoded(items, rejections)
+
+
+def half_team_stats(body: Body, now: float) -> Decoded[st.HalfTeamStats]:
+    """`match/half/team_stats/detail?uuid=<match>`: one `HalfTeamStats`; a half that does not
+    decode is rejected (item `half:<name>`) and left empty, the others are kept."""
+    endpoint = "match/half/team_stats/detail"
+    env = _success(endpoint, body)
+    try:
+        return Decoded([_HALF_STATS.decode(env.results)])
+    except DECODE_FAILURES:
+        pass
+    sections = raw_sections(endpoint, env.results, "$.results")
+    halves, rejections = {}, []
+    for half in st.HALVES:
+        if half in sections:
+            value, rejected = decode_one(endpoint, sections[half], _HALF, item=f"half:{half}", base=f"$.results.{half}")
+            if rejected:
+                rejections.append(rejected)
+            else:
+                halves[half] = value
+    return Decoded([st.HalfTeamStats(**halves)], rejections)
+
+
 def _paged_list(endpoint: str, body: Body, kind: ItemKind) -> Decoded:
     env = _success(endpoint, body)
     query = _query(endpoint, env)
@@ -346,5 +380,7 @@ DECODERS: dict[str, Decoder] = {
     "table/live": table_live,
     "competition/additional/list": competitions,
     "team/additional/list": teams,
+    "match/team_stats/list": team_stats,
+    "match/half/team_stats/detail": half_team_stats,
 }
 """Each endpoint path (as in `GET {base}/v1/football/<path>`) to its decoder."""

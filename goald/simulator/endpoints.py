@@ -89,6 +89,10 @@ def _by_uuid(method: str) -> Callable[[object, dict], dict]:
     return handler
 
 
+def team_stats(world, params: dict) -> dict:
+    return {"code": 0, "results": world.team_stats()}
+
+
 def table_live(world, params: dict) -> dict:
     return {"code": 0, "results": world.table_live()}
 
@@ -114,6 +118,8 @@ HANDLERS: dict[str, Callable[[object, dict], dict]] = {
     "match/analysis": _by_uuid("analysis"),
     "season/recent/table/detail": _by_uuid("season_table"),
     "table/live": table_live,
+    "match/team_stats/list": team_stats,
+    "match/half/team_stats/detail": _by_uuid("half_team_stats"),
     "competition/additional/list": _paged("competitions"),
     "team/additional/list": _paged("teams"),
 }

@@ -31,6 +31,7 @@ from goald.simulator.payloads import SimMatch, competition_item, diary_extra, pa
 from goald.simulator.refdata import Competition, Country, Reference, Stage, Team, Venue
 from goald.simulator.scenario import Scenario, parse_at
 from goald.simulator.standings import Standings
+from goald.simulator.team_stats import half_stats, team_stats_item
 from goald.simulator.timeline import LIVE_STATUSES, STATUS_OF, MatchState, Timeline
 
 __all__ = ["World", "MIN_FULL_COVERAGE", "date_tsp"]
@@ -287,6 +288,16 @@ class World:
         for (type_id, key, ident), t in latest.items():
             out.setdefault(type_id, []).append({key: ident, "update_time": t})
         return {k: out[k] for k in sorted(out, key=int)}
+
+    def team_stats(self) -> list[dict]:
+        """`match/team_stats/list` results: the matches whose statistics changed in the last 120 s."""
+        now = self.clock.now()
+        return [item for m in self.matches if (item := team_stats_item(m, now)) is not None]
+
+    def half_team_stats(self, match_id: str) -> dict | None:
+        """`match/half/team_stats/detail` results for one match ({} while no half is over)."""
+        m = self.by_id.get(match_id)
+        return half_stats(m, self.clock.now()) if m is not None else None
 
     def analysis(self, match_id: str) -> dict | None:
         m = self.by_id.get(match_id)
