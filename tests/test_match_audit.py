@@ -64,6 +64,18 @@ def test_each_invariant_catches_the_match_that_breaks_it_and_only_that_one(conn,
     assert [mid for _, mid in violations(conn)] == ["bad"] * len(violations(conn))
 
 
+def test_a_match_first_seen_at_half_time_without_a_minute_is_no_violation(conn):
+    store.upsert_objects(conn, [rows.object_row(msgspec.convert(
+        ps.match_object("m1", 3, match_time=NOW - 3000, updated_at=NOW - 10), p.Match), NOW - 10)])
+    conn.commit()
+    assert violations(conn) == []
+    with conn.cursor() as cur:          # but a running half whose kick-off is known has its minute
+        cur.execute("UPDATE matches SET status_id = 2, period = 'first_half', first_half_kickoff_ts = %s, "
+                    "minute_text = '' WHERE id = 'm1'", (NOW - 600,))
+    conn.commit()
+    assert violations(conn) == [("minute_in_range", "m1")]
+
+
 def test_a_match_goald_ended_with_its_reason_is_no_violation(conn):
     good(conn, "m1")
     held = state.end_by_goald(state.from_row(store.load(conn, ["m1"])["m1"]), "stuck in the second half", NOW)

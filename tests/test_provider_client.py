@@ -225,6 +225,9 @@ def test_a_throttle_backs_the_group_off_without_counting_as_a_failure(sim, switc
     assert group["state"] == "closed" and group["consecutive_failures"] == 0
     s = client.describe()["endpoints"]["match/detail_live"]
     assert s["throttled"] == 1 and s["failures"] == {}
+    # the refusal while backing off is counted apart from the throttle answers
+    assert client.describe()["endpoints"]["data/update"]["backed_off"] == 1
+    assert client.describe()["endpoints"]["data/update"]["throttled"] == 0
 
 
 def test_more_requests_than_the_rate_allows_get_code_429(sim):

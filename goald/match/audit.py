@@ -29,13 +29,17 @@ CHECKS: dict[str, tuple[str, str]] = {
            WHERE second_half_kickoff_ts <= first_half_kickoff_ts OR overtime_kickoff_ts <= second_half_kickoff_ts
               OR overtime_second_kickoff_ts <= overtime_kickoff_ts"""),
     "minute_in_range": (
-        "the minute lies within its status's range and its text says it",
+        "the minute lies within its status's range and its text says it (a running half whose kick-off is "
+        "known has a minute; a break or a half first seen without its kick-off keeps none)",
         f"""SELECT id, 'status ' || status_id || ' (' || period || ') with minute ' || coalesce(minute::text, 'NULL')
                    || coalesce('+' || added_minute, '') || ' and text ' || quote_literal(minute_text) FROM matches
             WHERE (status_id = 2 AND NOT (minute BETWEEN 1 AND 45))
                OR (status_id = 4 AND NOT (minute BETWEEN 46 AND 90))
                OR (status_id = 5 AND NOT (minute BETWEEN 91 AND 120))
-               OR (status_id IN {_LIVE} AND minute IS NULL AND minute_text <> '')
+               OR (minute IS NULL AND ((period = 'first_half' AND first_half_kickoff_ts IS NOT NULL)
+                   OR (period = 'second_half' AND second_half_kickoff_ts IS NOT NULL)
+                   OR (period = 'extra_time_first' AND overtime_kickoff_ts IS NOT NULL)
+                   OR (period = 'extra_time_second' AND overtime_second_kickoff_ts IS NOT NULL)))
                OR (added_minute IS NOT NULL AND (added_minute < 1 OR minute NOT IN (45, 90, 105, 120)))
                OR (period IN ('first_half', 'second_half', 'extra_time_first', 'extra_time_second')
                    AND minute IS NOT NULL

@@ -173,7 +173,7 @@ class ProviderClient:
         throttle = self.throttles[group]
         left = throttle.until - self.clock()
         if left > 0:
-            stats.throttled += 1
+            stats.backed_off += 1
             raise ProviderThrottled(path, "backing_off", f"the {group} calls back off for {left:.1f}s after a "
                                     f"throttle", retry_after_s=left)
         breaker = self.breakers[group]

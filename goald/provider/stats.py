@@ -22,7 +22,8 @@ class EndpointStats:
     ok: int = 0
     attempts: int = 0
     retries: int = 0
-    throttled: int = 0
+    throttled: int = 0        # throttle answers (HTTP 429, code 429)
+    backed_off: int = 0       # calls refused before any I/O while the group backs off after one
     circuit_refused: int = 0
     items: int = 0
     items_reused: int = 0     # items equal to the previous answer's, not decoded again (ItemMemo)
@@ -43,7 +44,8 @@ class EndpointStats:
         recent = sorted(self.recent_latency_s)
         return {
             "group": self.group, "calls": self.calls, "ok": self.ok, "attempts": self.attempts,
-            "retries": self.retries, "throttled": self.throttled, "circuit_refused": self.circuit_refused,
+            "retries": self.retries, "throttled": self.throttled, "backed_off": self.backed_off,
+            "circuit_refused": self.circuit_refused,
             "items": self.items, "items_reused": self.items_reused, "failures": dict(self.failures), "refusals": dict(self.refusals),
             "rejections": dict(self.rejections), "last_error": self.last_error,
             "latency_ms": {
