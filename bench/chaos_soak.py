@@ -107,14 +107,16 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--minutes-each", type=float, default=10.0)
     ap.add_argument("--matches", type=int, default=1500)
-    ap.add_argument("--only", default="", help="comma-separated phases (default: all, then all at once)")
+    ap.add_argument("--only", default="", help="comma-separated phases, all_at_once among them (default: every "
+                                               "switch in turn, then all at once)")
     ap.add_argument("--breaker-open-s", type=float, default=None,
                     help="goald's provider.breaker_open_s (default: goald's own, 120 s)")
     ap.add_argument("--settle-s", type=float, default=60.0, help="goald runs on this long before the audit")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     only = {p for p in args.only.split(",") if p}
-    phases = [p for p in PHASES if not only or p[0] in only] + ([] if only else [("all_at_once", ALL_AT_ONCE)])
+    phases = [p for p in PHASES if not only or p[0] in only] + (
+        [("all_at_once", ALL_AT_ONCE)] if not only or "all_at_once" in only else [])
     rows, problems = [], []
     with Stack(MAINTENANCE, "chaos") as stack:
         sim = stack.simulator(matches=args.matches, seed=6, day_time="18:30")
