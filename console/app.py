@@ -39,6 +39,8 @@ class AppContext:
     provider: Callable[[], dict] | None = None
     # The match data's version (goald/match/changes.py): with it the match endpoints are routed.
     changes: Changes | None = None
+    # Whether this node leads the match pipeline (goald/db/cluster.py Leadership.describe).
+    cluster: Callable[[], dict] | None = None
 
 
 class ConsoleApp(bottle.Bottle):
@@ -108,6 +110,7 @@ def make_app(ctx: AppContext) -> ConsoleApp:
             "uptime_s": round(time.monotonic() - ctx.started, 1),
             "database": {"ok": True, "embedded": ctx.embedded,
                          "latency_ms": round((time.monotonic() - started) * 1000, 1)},
+            "cluster": ctx.cluster() if ctx.cluster is not None else None,
         })
 
     @app.get("/health/pool")

@@ -177,7 +177,8 @@ class _Daemon:
         self.notifier.status("starting actors")
         changes = Changes()
         app = make_app(AppContext(pool=db.pool, node=self.node, database=db.where, embedded=db.embedded is not None,
-                                  actors=self._describe_tree, provider=self.provider.describe, changes=changes))
+                                  actors=self._describe_tree, provider=self.provider.describe, changes=changes,
+                                  cluster=lambda: self.leadership.describe() if self.leadership else None))
         listener, self.listener = self.listener, None
         pipeline = MatchPipeline(db.pool, lambda: self.rt.cfg, changes)
         # Several nodes on one database: one leads the match pipeline, the others serve its data

@@ -122,6 +122,7 @@ def test_two_nodes_poll_once_per_occurrence_answer_alike_and_the_survivor_takes_
         assert len(leaders) == 1
         leader_node = next(e["node"] for e in leaders[0].events() if e.get("event") == "cluster.leader_acquired")
         assert {r[1] for r in occurrences} == {leader_node}
+        assert [get(p, "/api/health")["cluster"]["leading"] for p in ports] == [n is leaders[0] for n in nodes]
         # Only the leader holds match actors: the other node has no match state of its own to serve
         # or act on, and answers from the database.
         actors = [next(c for c in get(p, "/health/actors")["tree"]["children"] if c["name"] == "matches")
