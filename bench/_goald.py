@@ -18,6 +18,13 @@ from _db import create_database, drop_database
 READY_S = 180
 
 
+def goald_env(**extra) -> dict:
+    """This process's environment without its GOALD_* variables (the bench's own
+    GOALD_BENCH_DATABASE_URL, a test run's GOALD_TEST_*: goald refuses settings it does not
+    know), plus `extra`."""
+    return {**{k: v for k, v in os.environ.items() if not k.startswith("GOALD_")}, **extra}
+
+
 class Stack:
     def __init__(self, maintenance_dsn: str, tag: str):
         self.maintenance = maintenance_dsn
@@ -51,7 +58,7 @@ class Stack:
         """`goald simulate` (no rate limit) at that time of today; returns its URL."""
         sim = self.spawn([sys.executable, "-m", "goald", "simulate", "--port", "0", "--matches", str(matches),
                           "--rate", "0", "--seed", str(seed), "--day-time", day_time],
-                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=goald_env())
         url = sim.stdout.readline().strip()
         if not url.startswith("http://"):
             sys.exit("goald simulate did not start")
@@ -60,9 +67,9 @@ class Stack:
     def goald(self, provider_url: str, tag: str = "goald", **env) -> int:
         """`goald run` on the stack's database with that provider (JSON log in workdir/<tag>.log,
         node name `tag`); returns its console port once it is ready. Several tags: several nodes."""
-        env = {**os.environ, "GOALD_DATABASE_URL": self.dsn, "GOALD_PROVIDER_BASE_URL": provider_url,
-               "GOALD_PROVIDER_USER": "demo", "GOALD_PROVIDER_SECRET": "demo", "GOALD_CONSOLE_PORT": "0",
-               "GOALD_LOG_FORMAT": "json", "GOALD_NODE_NAME": tag, **env}
+        env = goald_env(GOALD_DATABASE_URL=self.dsn, GOALD_PROVIDER_BASE_URL=provider_url, GOALD_PROVIDER_USER="demo",
+                        GOALD_PROVIDER_SECRET="demo", GOALD_CONSOLE_PORT="0", GOALD_LOG_FORMAT="json",
+                        GOALD_NODE_NAME=tag, **env)
         log_path = self.log_path if tag == "goald" else os.path.join(self.workdir, f"{tag}.log")
         start = os.path.getsize(log_path) if os.path.exists(log_path) else 0   # a restart appends
         proc = self.spawn([sys.executable, "-m", "goald", "run"], stdout=subprocess.DEVNULL,
@@ -80,6 +87,11 @@ class Stack:
                         return json.loads(line)["port"]
             time.sleep(0.2)
         sys.exit(f"goald did not get ready in {READY_S}s; see {log_path}")
+
+    def audit(self) -> subprocess.CompletedProcess:
+        """`goald audit matches` on the stack's database."""
+        return subprocess.run([sys.executable, "-m", "goald", "audit", "matches"], capture_output=True, text=True,
+                              env=goald_env(GOALD_DATABASE_URL=self.dsn))
 
     def log(self) -> str:
         return open(self.log_path).read()

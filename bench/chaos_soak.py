@@ -31,7 +31,6 @@ Exit status 1 when a target is missed. `--minutes-each 0.2` is the short version
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 import urllib.request
@@ -180,8 +179,7 @@ def main() -> int:
         if breakers["opened"] and not breakers["closed"]:
             problems.append("a breaker opened and never closed")
         time.sleep(args.settle_s)
-        audit = subprocess.run([sys.executable, "-m", "goald", "audit", "matches"], capture_output=True, text=True,
-                               env={**os.environ, "GOALD_DATABASE_URL": stack.dsn})
+        audit = stack.audit()
         if audit.returncode != 0:
             problems.append("audit: " + "; ".join(audit.stdout.splitlines()[:5]))
         alive = stack.goald_proc.poll() is None

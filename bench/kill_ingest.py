@@ -18,7 +18,6 @@ import json
 import os
 import random
 import signal
-import subprocess
 import sys
 import time
 
@@ -79,8 +78,7 @@ def main() -> int:
             problems += compare(before, after)
         log = stack.log()
         guard_errors = sum(log.count(code) for code in ("GD001", "GD002"))
-        audit = subprocess.run([sys.executable, "-m", "goald", "audit", "matches"], capture_output=True, text=True,
-                               env={**os.environ, "GOALD_DATABASE_URL": stack.dsn})
+        audit = stack.audit()
     restarts_s.sort()
     out = {"kills": args.kills, "matches_in_database": rows, "problems": problems[:20], "problem_count": len(problems),
            "guard_errors_in_log": guard_errors, "audit_exit": audit.returncode,

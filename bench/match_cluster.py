@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 import urllib.request
@@ -101,8 +100,7 @@ def main() -> int:
         end = time.time()
         polls = served(sim, "match/detail_live") - polls0
         occ = occurrences(stack.dsn, start, end)
-        audit = subprocess.run([sys.executable, "-m", "goald", "audit", "matches"], capture_output=True, text=True,
-                               env={**os.environ, "GOALD_DATABASE_URL": stack.dsn})
+        audit = stack.audit()
         leader = leader_of(stack)
         killed_at = time.time()
         stack.nodes[leader][0].send_signal(signal.SIGKILL)
