@@ -22,7 +22,8 @@ minute ticker (one `MatchPipeline` per daemon, created by goald/tree.py).
   a fraction of a second of the formula, with one message per match per minute, not per second.
 - Counters (`counts`) and an aggregated `match.updates.rate` line every RATE_LOG_S (never a line
   per provider message); rejected updates are logged sampled (one per match a minute).
-State lives here, not in the service actors, so a restarted writer or ticker loses nothing.
+State lives here, not in the service actors (actors/match_services.py), so a restarted writer or
+ticker loses nothing.
 """
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ import gevent.event
 import pykka
 
 from goald import logs
-from goald.actors.dynamic import DynamicSupervisor, StartChild, StopChild
+from goald.actors.dynamic import StartChild, StopChild
 from goald.actors.match_actor import LiveUpdate, MatchActor, ObjectUpdate, Reload, Tick
 from goald.db.pool import Pool
 from goald.match import state, store
@@ -417,35 +418,6 @@ class MatchPipeline:
     def describe(self) -> dict:
         return {"tracked": self.tracked_count(), "pending_writes": len(self._pending),
                 "minute_wakes": len(self._wake_at), "counts": dict(self.counts)}
-
-
-class WriterService:
-    """The `match_writer` service (actors/service.py): the writer loop, and a last flush at stop."""
-
-    def __init__(self, pipeline: MatchPipeline):
-        self.pipeline = pipeline
-
-    def run_forever(self) -> None:
-        self.pipeline.writer_loop()
-
-    def stop(self, timeout_s: float) -> None:
-        self.pipeline.final_flush(timeout_s)
-
-
-class TickerService:
-    """The `match_ticker` service: the minute ticker's loop."""
-
-    def __init__(self, pipeline: MatchPipeline):
-        self.pipeline = pipeline
-
-    def run_forever(self) -> None:
-        self.pipeline.ticker_loop()
-
-
-def match_supervisor(pipeline: MatchPipeline, parent, name: str, intensity, shutdown_timeout_s) -> pykka.ActorRef:
-    """The `matches` DynamicSupervisor, sharing the pipeline's registry."""
-    return DynamicSupervisor.start(name=name, parent=parent, intensity=intensity, registry=pipeline.registry,
-                                   shutdown_timeout_s=shutdown_timeout_s)
 
 
 def _chunks(items: list, size: int) -> list[list]:

@@ -6,7 +6,7 @@ core pieces together.
     root (one_for_one)
     ├─ pool_monitor           ServiceActor(PoolMonitor)   (omitted when with_pool_monitor=False)
     ├─ heartbeat              ServiceActor(Heartbeat)     beats this node's running runs
-    ├─ match_writer           ServiceActor(WriterService) the match actors' batched writes (actors/matches.py)
+    ├─ match_writer           ServiceActor(WriterService) the match actors' batched writes (actors/match_services.py)
     ├─ match_ticker           ServiceActor(TickerService) the minute engine's wake-ups
     ├─ change_feed            ServiceActor(ChangeFeed)    other nodes' match writes (goald/db/cluster.py; omitted when none is given)
     ├─ matches (dynamic)      MatchActor × tracked match  (actors/match_actor.py)
@@ -37,7 +37,8 @@ from goald.actors.base import Start
 from goald.actors.clock import Clock
 from goald.actors.heartbeat import Heartbeat
 from goald.actors.job_actor import COLD_GRACE_S, KILL_GRACE_S, JobActor
-from goald.actors.matches import MatchPipeline, TickerService, WriterService, match_supervisor
+from goald.actors.match_services import TickerService, WriterService, match_supervisor
+from goald.actors.matches import MatchPipeline
 from goald.actors.runtime import Runtime
 from goald.actors.service import ServiceActor
 from goald.actors.supervisor import ChildSpec, Intensity, Supervisor
