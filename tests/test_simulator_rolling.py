@@ -48,3 +48,20 @@ def test_after_the_morning_only_the_new_day_is_served_with_every_live_status():
     now_live = live(world)
     assert not set(now_live) & old and world.summary()["days"] == [DAY + 86400]
     assert {m["score"][1] for m in now_live.values()} >= LIVE
+
+
+def test_every_endpoint_answers_from_rolling_days_what_the_days_world_answers():
+    from goald.simulator.endpoints import HANDLERS
+    from goald.simulator.world import World
+
+    clock = ManualClock(DAY + 19 * 3600)       # one day: RollingDays must answer as its World does
+    rolling = RollingDays(seed=4, matches=200, clock=clock)
+    world = World(seed=4, matches=200, clock=clock, day=DAY)
+    ended = next(i for i in world.match_ids() if world.state(i) is not None and world.state(i).status_id == 8)
+    season = world.sim_match(ended).comp.season_id
+    params = {"match/recent/list": {"uuid": ended}, "match/analysis": {"uuid": ended},
+              "match/half/team_stats/detail": {"uuid": ended}, "season/recent/table/detail": {"uuid": season},
+              "match/diary": {"date": ""}}
+    for path, handler in HANDLERS.items():
+        assert handler(rolling, params.get(path, {})) == handler(world, params.get(path, {})), path
+    assert rolling.sim_match(ended).id == ended

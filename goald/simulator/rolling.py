@@ -54,8 +54,10 @@ class RollingDays:
         results.sort(key=lambda o: (o["match_time"], o["id"]))
         return results, extra
 
-    def recent_list(self, since: int | None = 0, page: int = 1) -> list[dict]:
+    def recent_list(self, since: int | None = 0, page: int = 1, uuid: str | None = None) -> list[dict]:
         worlds = self._worlds()
+        if uuid is not None:
+            return next((found for w in reversed(worlds) if (found := w.recent_list(uuid=uuid))), [])
         if len(worlds) == 1:
             return worlds[0].recent_list(since, page)
         objs = []
@@ -76,6 +78,22 @@ class RollingDays:
             for type_id, items in w.data_update().items():
                 merged.setdefault(type_id, []).extend(items)
         return {k: merged[k] for k in sorted(merged, key=int)}
+
+    def team_stats(self) -> list[dict]:
+        return [item for w in self._worlds() for item in w.team_stats()]
+
+    def half_team_stats(self, match_id: str):
+        return self._first(lambda w: w.half_team_stats(match_id))
+
+    def sim_match(self, match_id: str):
+        return self._first(lambda w: w.sim_match(match_id))
+
+    def _first(self, ask):
+        for w in reversed(self._worlds()):
+            found = ask(w)
+            if found is not None:
+                return found
+        return None
 
     def analysis(self, match_id: str):
         for w in reversed(self._worlds()):
