@@ -18,6 +18,7 @@ import time
 import gevent
 import gevent.event
 import msgspec
+import psycopg2
 import pykka
 
 from goald import config
@@ -154,6 +155,13 @@ def harness(dsn, world, **env):
         yield h
     finally:
         h.close()
+
+
+def sql(dsn, query, args=()):
+    """One statement on its own connection (committed): its rows, or None."""
+    with psycopg2.connect(dsn) as c, c.cursor() as cur:
+        cur.execute(query, args)
+        return cur.fetchall() if cur.description else None
 
 
 def wait_until(predicate, timeout_s=10.0):

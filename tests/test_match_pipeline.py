@@ -4,7 +4,6 @@ overwritten, the minute engine never moving updated_at, freeze statuses keeping 
 crashed actor restarting from its row, unusual transitions logged and counted, final matches
 retiring, the ingest jobs' idempotency and paging, and the read endpoints' shared bodies."""
 import msgspec
-import psycopg2
 import pytest
 from loguru import logger
 
@@ -15,19 +14,13 @@ from goald.provider import payloads as p
 from goald.simulator.clock import ManualClock
 from goald.simulator.world import World
 import provider_samples as ps
-from match_support import harness, wait_until
+from match_support import harness, sql, wait_until
 
 NOW = ps.NOW
 
 
 def live(mid, status=2, **kw):
     return msgspec.convert(ps.live_item(mid, status, **kw), p.LiveMatch)
-
-
-def sql(dsn, query, args=()):
-    with psycopg2.connect(dsn) as c, c.cursor() as cur:
-        cur.execute(query, args)
-        return cur.fetchall() if cur.description else None
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ pipeline, jobs and database: stale after 120 s (900 s at half-time), the watchdo
 order, freeze after 30 minutes of half-time, `stale_reason` in the API while stale and gone once
 data arrive, and stuck matches ended only on the provider's evidence, never over a later update."""
 import msgspec
-import psycopg2
 import pytest
 from loguru import logger
 
@@ -14,7 +13,7 @@ from goald.provider.errors import Decoded, ProviderUnavailable
 from goald.simulator.clock import ManualClock
 from goald.simulator.world import World
 import provider_samples as ps
-from match_support import harness
+from match_support import harness, sql
 
 NOW = ps.NOW
 MIN = 60
@@ -27,12 +26,6 @@ def live(mid, status=2, **kw):
 
 def obj(mid, status, updated_at, match_time=NOW - 3600, **kw):
     return msgspec.convert(ps.match_object(mid, status, match_time=match_time, updated_at=updated_at, **kw), p.Match)
-
-
-def sql(dsn, query, args=()):
-    with psycopg2.connect(dsn) as c, c.cursor() as cur:
-        cur.execute(query, args)
-        return cur.fetchall() if cur.description else None
 
 
 class Provider:

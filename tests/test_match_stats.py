@@ -4,7 +4,6 @@ replaced by a missing one, idempotent runs, matches the database does not know s
 counted, half statistics fetched for ended matches and marked complete, a match the provider has
 nothing for asked again a bounded number of times, and all of it in the match's API answer."""
 import msgspec
-import psycopg2
 import pytest
 
 from goald.actors.jobs import ingest, stats as jobs
@@ -12,16 +11,10 @@ from goald.match import stats_store
 from goald.provider import decode
 from goald.simulator.clock import ManualClock
 from goald.simulator.world import World
-from match_support import harness
+from match_support import harness, sql
 
 DAY = 1_780_000_000 - 1_780_000_000 % 86400
 _ENC = msgspec.json.Encoder()
-
-
-def sql(dsn, query, args=()):
-    with psycopg2.connect(dsn) as c, c.cursor() as cur:
-        cur.execute(query, args)
-        return cur.fetchall() if cur.description else None
 
 
 @pytest.fixture
