@@ -70,6 +70,34 @@ def test_the_change_feed_tells_the_other_nodes_and_not_the_sender(db_dsn):
         b.stop(1)
 
 
+def test_a_stopped_change_feed_ends_its_loop_by_itself_and_closes_its_own_connection(db_dsn):
+    feed = ChangeFeed(db_dsn, "a", lambda: None)
+    loop = gevent.spawn(feed.run_forever)
+    try:
+        deadline = time.monotonic() + 5
+        while feed._conn is None and time.monotonic() < deadline:
+            gevent.sleep(0.02)
+        conn = feed._conn
+        assert conn is not None and not conn.closed
+        feed.stop(1)
+        loop.join(timeout=2)
+        # The loop returned (no TypeError from a select on a connection closed under it).
+        assert loop.dead and loop.successful(), loop.exception
+        assert conn.closed and feed.describe()["connected"] is False
+    finally:
+        gevent.killall([loop])
+
+
+def test_release_does_not_wait_forever_on_a_leadership_check_that_holds_its_lock(db_dsn):
+    a = Leadership(db_dsn, "a", check_every_s=0.0, connect_timeout_s=0.2)
+    assert a.ensure()
+    a._lock.acquire()                 # a check that never ends (a connection that hangs)
+    started = time.monotonic()
+    a.release()
+    assert time.monotonic() - started < 3 and a.leading is False and a._conn is None
+    a._lock.release()
+
+
 # --- two real nodes ---------------------------------------------------------------------------------
 
 def get(port, path):

@@ -81,13 +81,19 @@ class Leadership:
 
     def release(self) -> None:
         """At stop: give the lock up at once (the session's end would too)."""
-        with self._lock:
+        # An ensure() in progress (connecting, at most connect_timeout_s) finishes first; a lock
+        # that is still held after that is not waited for: closing the session is what matters.
+        acquired = self._lock.acquire(timeout=self.connect_timeout_s + 1.0)
+        try:
             was = self.leading
             self._close()
             if was:
                 self.leading = False
                 logs.event("INFO", "cluster.leader_released", f"{self.node} no longer leads the match pipeline "
                            f"(stopping)", node=self.node)
+        finally:
+            if acquired:
+                self._lock.release()
 
     def describe(self) -> dict:
         return {"node": self.node, "leading": self.leading, "since": self.since, "changes": self.changes}
@@ -122,6 +128,7 @@ class ChangeFeed:
         self.connect_timeout_s = connect_timeout_s
         self.sent = self.received = 0
         self._dirty = False
+        self._stopped = False
         self._conn = None
 
     def changed(self) -> None:
@@ -129,12 +136,20 @@ class ChangeFeed:
         self._dirty = True
 
     def run_forever(self) -> None:
+        """The feed's loop (its service greenlet). It ends when `stop()` was called, closing its
+        own connection: the connection is never closed under a `select` waiting on it."""
+        try:
+            self._loop()
+        finally:
+            self._close()
+
+    def _loop(self) -> None:
         failures = 0
-        while True:
+        while not self._stopped:
             try:
                 self._connect()
                 failures = 0
-                while True:
+                while not self._stopped:
                     if self._dirty:
                         self._dirty = False
                         with self._conn.cursor() as cur:
@@ -158,7 +173,9 @@ class ChangeFeed:
                 gevent.sleep(RECONNECT_S)
 
     def stop(self, timeout_s: float) -> None:
-        self._close()
+        """At stop (the service actor's greenlet): the loop ends within FEED_INTERVAL_S, or is
+        killed right after this by its actor; either way it closes its connection itself."""
+        self._stopped = True
 
     def describe(self) -> dict:
         return {"sent": self.sent, "received": self.received, "connected": self._conn is not None}
