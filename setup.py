@@ -28,6 +28,7 @@ setup(
         "goald.migrations",
         "goald.match",
         "goald.provider",
+        "goald.cache",
         "goald.simulator",
         "goald.actors",
         "goald.actors.jobs",

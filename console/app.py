@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 import bottle
 
@@ -41,6 +41,8 @@ class AppContext:
     changes: Changes | None = None
     # Whether this node leads the match pipeline (goald/db/cluster.py Leadership.describe).
     cluster: Callable[[], dict] | None = None
+    # The public API's cache (goald/cache/): with it the standings and h2h endpoints are routed.
+    cache: Any = None
 
 
 class ConsoleApp(bottle.Bottle):
@@ -51,24 +53,28 @@ class ConsoleApp(bottle.Bottle):
     def __init__(self) -> None:
         super().__init__(catchall=True)
         self._exact: dict[str, Callable[[dict], Reply]] = {}
-        self._under: list[tuple[str, Callable[[dict, str], Reply]]] = []
+        self._under: list[tuple[str, str, Callable[[dict, str], Reply]]] = []
 
     def direct(self, path: str, handler: Callable[[dict], Reply]) -> None:
         self._exact[path] = handler
         self.get(path, callback=lambda: handler(bottle.request.environ).to_bottle())
 
-    def direct_under(self, prefix: str, handler: Callable[[dict, str], Reply]) -> None:
-        """`handler(environ, segment)` answers GET `prefix` + one non-empty path segment."""
-        self._under.append((prefix, handler))
-        self.get(prefix + "<segment>", callback=lambda segment: handler(bottle.request.environ, segment).to_bottle())
+    def direct_under(self, prefix: str, handler: Callable[[dict, str], Reply], suffix: str = "") -> None:
+        """`handler(environ, segment)` answers GET `prefix` + one non-empty path segment + `suffix`
+        (`/api/matches/` + id + `/h2h`)."""
+        self._under.append((prefix, suffix, handler))
+        self.get(prefix + "<segment>" + suffix,
+                 callback=lambda segment: handler(bottle.request.environ, segment).to_bottle())
 
     def _resolve(self, path: str) -> Callable[[dict], Reply] | None:
         handler = self._exact.get(path)
         if handler is not None:
             return handler
-        for prefix, under in self._under:
-            segment = path[len(prefix):]
-            if path.startswith(prefix) and segment and "/" not in segment:
+        for prefix, suffix, under in self._under:
+            if not (path.startswith(prefix) and path.endswith(suffix)):
+                continue
+            segment = path[len(prefix):len(path) - len(suffix)]
+            if segment and "/" not in segment:
                 return lambda environ: under(environ, segment)
         return None
 
@@ -113,6 +119,17 @@ def make_app(ctx: AppContext) -> ConsoleApp:
             "cluster": ctx.cluster() if ctx.cluster is not None else None,
         })
 
+    @app.get("/api/ready")
+    def ready():
+        # Not ready: the node cannot answer with current data (database, provider). A cache outage
+        # only degrades it: the read endpoints answer from the database meanwhile, and every node
+        # shares the same cache, so taking them out of a load balancer would turn it into an outage.
+        checks = _readiness(ctx)
+        failing = [f"{name}: {c['detail']}" for name, c in checks.items() if not c["ok"] and name != "cache"]
+        if failing:
+            return envelope.error("not_ready", "not ready: " + "; ".join(failing), 503, checks=checks)
+        return envelope.ok({"ready": True, "degraded": not all(c["ok"] for c in checks.values()), "checks": checks})
+
     @app.get("/health/pool")
     def health_pool():
         return envelope.ok(ctx.pool.stats().as_dict())
@@ -127,6 +144,12 @@ def make_app(ctx: AppContext) -> ConsoleApp:
             return envelope.error("unavailable", f"the actor tree is not answering: {e}", 503)
         return envelope.ok({"tree": tree, "healthy": _tree_healthy(tree)})
 
+    @app.get("/health/cache")
+    def health_cache():
+        if ctx.cache is None:
+            return envelope.error("unavailable", "no cache in this process", 503)
+        return envelope.ok(ctx.cache.describe())
+
     @app.get("/health/provider")
     def health_provider():
         if ctx.provider is None:
@@ -137,7 +160,36 @@ def make_app(ctx: AppContext) -> ConsoleApp:
         from goald.console import matches_api
 
         app.config["goald.match_bodies"] = matches_api.install(app, ctx.pool, ctx.changes)
+    if ctx.cache is not None:
+        from goald.console import tables_api
+
+        app.config["goald.table_gzip"] = tables_api.install(app, ctx.pool, ctx.cache)
     return app
+
+
+READY_GROUPS = ("live", "schedule")   # provider breaker groups without which the data go stale
+
+
+def _readiness(ctx: AppContext) -> dict[str, dict]:
+    """`/api/ready`'s checks (the request's greenlet): the database answers, the provider's live
+    and schedule breakers are not open, the cache backend answers (when there is a cache)."""
+    checks: dict[str, dict] = {}
+    started = time.monotonic()
+    try:
+        with ctx.pool.connection(timeout_s=2.0) as conn, conn.cursor() as cur:
+            cur.execute("SELECT 1")
+        checks["database"] = {"ok": True, "detail": f"answered in {(time.monotonic() - started) * 1000:.1f} ms"}
+    except (PoolTimeout, DatabaseUnavailable) as e:
+        checks["database"] = {"ok": False, "detail": str(e)}
+    if ctx.provider is not None:
+        groups = ctx.provider().get("groups", {})
+        opened = [g for g in READY_GROUPS if groups.get(g, {}).get("state") == "open"]
+        checks["provider"] = {"ok": not opened, "detail": f"breaker open: {', '.join(opened)}" if opened
+                              else "breakers closed or half-open"}
+    if ctx.cache is not None:
+        ok, detail = ctx.cache.ready()
+        checks["cache"] = {"ok": ok, "detail": detail}
+    return checks
 
 
 def _tree_healthy(node: dict) -> bool:

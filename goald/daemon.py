@@ -38,6 +38,7 @@ from goald.console.app import AppContext, make_app
 from goald.console.server import ConsoleStartError, bind as bind_console
 from goald.db.database import Database, node_name
 from goald.db.pool import DatabaseUnavailable
+from goald.cache.cache import from_config as cache_from_config
 from goald.db.cluster import ChangeFeed, Leadership
 from goald.match.changes import Changes
 from goald.migrations.runner import MigrationError, migrate as apply_migrations
@@ -176,9 +177,12 @@ class _Daemon:
             return code
         self.notifier.status("starting actors")
         changes = Changes()
+        cache = self.rt.cache = cache_from_config(cfg)
+        logs.event("INFO", "cache.configured", f"Cache: {cache.describe()['backend']}", backend=cache.describe()["backend"])
         app = make_app(AppContext(pool=db.pool, node=self.node, database=db.where, embedded=db.embedded is not None,
                                   actors=self._describe_tree, provider=self.provider.describe, changes=changes,
-                                  cluster=lambda: self.leadership.describe() if self.leadership else None))
+                                  cluster=lambda: self.leadership.describe() if self.leadership else None,
+                                  cache=cache))
         listener, self.listener = self.listener, None
         pipeline = MatchPipeline(db.pool, lambda: self.rt.cfg, changes)
         # Several nodes on one database: one leads the match pipeline, the others serve its data
@@ -187,8 +191,10 @@ class _Daemon:
                                      on_lost=pipeline.stand_down)
         self.rt.leader = self.leadership.ensure
         feed = ChangeFeed(db.dsn, self.node, lambda: changes.bump(publish=False),
-                          connect_timeout_s=cfg["database.connect_timeout_s"])
+                          connect_timeout_s=cfg["database.connect_timeout_s"],
+                          on_peer_invalidate=lambda kind, scope: _peer_invalidated(cache, kind, scope))
         changes.listeners.append(feed.changed)
+        cache.listeners.append(feed.invalidated)      # a change this node's syncs made reaches the others' caches
         self.tree = Tree(self.rt, notifier=self.notifier, app=app, listener=listener, on_escalate=self.sig.on_escalate,
                          pipeline=pipeline, change_feed=feed)
         self.root_directory = self.tree.root_directory
@@ -334,3 +340,10 @@ class _Daemon:
                 self.rt.shutdown.begin_cold()
                 return
 
+
+def _peer_invalidated(cache, kind: str, scope: str) -> None:
+    """Another node invalidated cached answers (the change feed's greenlet): drop ours too."""
+    if scope == "*":
+        cache.invalidate_kind(kind, publish=False)
+    else:
+        cache.invalidate(kind, scope, publish=False)

@@ -80,6 +80,9 @@ SECTIONS: dict[str, str] = {
     "supervisor": "Restart policy of the actor tree (Erlang/OTP style)",
     "provider": "The TheSports-compatible data provider; none configured: the built-in simulator (demo feed)",
     "match": "The live match pipeline: match actors, their batched writes, the ingest jobs",
+    "standings": "The standings sync (standings_sync): live and season tables",
+    "h2h": "The head-to-head sync (h2h_sync) of upcoming matches",
+    "cache": "The public read API's cache of response bodies: in this process, or Redis shared by the nodes",
 }
 
 SETTINGS: tuple[Setting, ...] = (
@@ -340,6 +343,33 @@ SETTINGS: tuple[Setting, ...] = (
         warn_reason="the provider throttles bursts; the seeds' runbook says 10 at most",
     ),
     Setting(
+        "standings.refresh_s", float, 3600.0,
+        "standings_sync fetches a season's table again after this long (and soon after one of its "
+        "matches ended); while matches are live, table/live keeps their seasons current.",
+        minimum=120, maximum=7 * 86400, unit="s",
+    ),
+    Setting(
+        "standings.batch_size", int, 50,
+        "Season tables one run of standings_sync fetches at most; the next run goes on.",
+        minimum=1, maximum=1000,
+    ),
+    Setting(
+        "h2h.horizon_s", float, 2 * 86400.0,
+        "h2h_sync keeps the head-to-head of matches kicking off within this long.",
+        minimum=3600, maximum=30 * 86400, unit="s",
+    ),
+    Setting(
+        "h2h.refresh_s", float, 12 * 3600.0,
+        "A match's head-to-head is fetched again after this long.",
+        minimum=600, maximum=30 * 86400, unit="s",
+    ),
+    Setting(
+        "h2h.batch_size", int, 200,
+        "Matches one run of h2h_sync asks about at most (the provider allows 60 match/analysis "
+        "calls a minute); the soonest kick-offs first.",
+        minimum=1, maximum=5000,
+    ),
+    Setting(
         "match.recent_max_pages", int, 50,
         "Pages of match/recent/list one run of recent_sync reads at most (1000 matches a page); "
         "the next run goes on from where it stopped.",
@@ -366,6 +396,71 @@ SETTINGS: tuple[Setting, ...] = (
         "Provider requests the match watchdog and the stuck-match check make at once to reconcile matches.",
         minimum=1, maximum=100, legacy_env=("MATCH_WATCHDOG_CONCURRENCY",), warn_above=20,
         warn_reason="the provider throttles bursts; the seeds' runbook settled on 5",
+    ),
+    Setting(
+        "cache.use_redis", bool, False,
+        "Keep the read API's cached bodies in Redis (cache.redis_url), shared by every node; false: "
+        "in this process's memory. While Redis is unreachable the API answers from the database.",
+        legacy_env=("USE_REDIS_CACHE",),
+    ),
+    Setting(
+        "cache.redis_url", str, "redis://127.0.0.1:6379/0",
+        "Redis URL (redis://[:password@]host:6379/db, rediss:// for TLS) used when cache.use_redis is "
+        "true. goald starts even when Redis is down. Under systemd, do not write a password here: give "
+        "the URL as the credential cache.redis_url (docs/operations.md, Secrets).",
+        secret=True, legacy_env=("REDIS_URL",),
+    ),
+    Setting(
+        "cache.prefix", str, "goald",
+        "First part of every cache key (<prefix>:<kind>:<scope>:<hash>); nodes sharing a Redis and "
+        "a database use the same one. No ':' and no spaces.",
+    ),
+    Setting(
+        "cache.standings", bool, True,
+        "Cache the standings answers (a season's table).",
+        legacy_env=("CACHE_STANDINGS",),
+    ),
+    Setting(
+        "cache.standings_ttl_s", float, 60.0,
+        "A cached standings answer is rebuilt after this long at the latest (a sync that writes a "
+        "table invalidates it at once).",
+        minimum=0.1, maximum=86400, unit="s",
+    ),
+    Setting(
+        "cache.h2h", bool, True,
+        "Cache the head-to-head answers.",
+        legacy_env=("CACHE_H2H",),
+    ),
+    Setting(
+        "cache.h2h_ttl_s", float, 1800.0,
+        "A cached head-to-head answer is rebuilt after this long at the latest.",
+        minimum=0.1, maximum=7 * 86400, unit="s",
+    ),
+    Setting(
+        "cache.match_details", bool, True,
+        "Cache the match detail answers.",
+        legacy_env=("CACHE_MATCH_DETAILS",),
+    ),
+    Setting(
+        "cache.match_details_ttl_s", float, 5.0,
+        "A cached match detail answer is rebuilt after this long at the latest (live data: keep it short).",
+        minimum=0.1, maximum=3600, unit="s",
+    ),
+    Setting(
+        "cache.memory_max_entries", int, 10000,
+        "Most bodies the in-process cache keeps (cache.use_redis false); past it, the oldest go first.",
+        minimum=1, maximum=10_000_000, unit="entries",
+    ),
+    Setting(
+        "cache.wait_s", float, 5.0,
+        "A request waiting for the one build of the same answer gives up after this long (HTTP 503).",
+        minimum=0.1, maximum=120, unit="s",
+    ),
+    Setting(
+        "cache.backend_retry_s", float, 5.0,
+        "While Redis is unreachable, it is tried again after this long (meanwhile every answer is "
+        "built from the database).",
+        minimum=0.1, maximum=3600, unit="s",
     ),
 )
 

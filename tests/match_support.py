@@ -78,6 +78,15 @@ class WorldFeed:
     def half_team_stats(self, match_id):
         return self._decoded("match/half/team_stats/detail", self.world.half_team_stats(match_id) or {})
 
+    def analysis(self, match_id):
+        return self._decoded("match/analysis", self.world.analysis(match_id) or {})
+
+    def season_table(self, season_id):
+        return self._decoded("season/recent/table/detail", self.world.season_table(season_id) or {})
+
+    def table_live(self):
+        return self._decoded("table/live", self.world.table_live())
+
 
 class Harness:
     def __init__(self, dsn, world, **env):
@@ -96,10 +105,20 @@ class Harness:
         # Steps take milliseconds of real time, each a second of the feed: no minimum body age here
         # (tests/test_match_realtime.py runs with the default).
         self.bodies.min_age_s = 0.0
+        self.cache = None
+
+    def use_cache(self, cache):
+        """Serve the standings and h2h endpoints through `cache` (goald/cache/), and hand it to the jobs."""
+        self.cache = cache
+        self.app = make_app(AppContext(pool=self.pool, node="test", database="test", embedded=False,
+                                       changes=self.changes, cache=cache))
+        self.bodies = self.app.config["goald.match_bodies"]
+        self.bodies.min_age_s = 0.0
 
     def ctx(self, job="detail_live"):
         return JobContext(occurrence=Occurrence(job, self.clock.now()), pool=self.pool, config=self.cfg,
-                          node="test", cancel=gevent.event.Event(), provider=self.feed, matches=self.pipeline)
+                          node="test", cancel=gevent.event.Event(), provider=self.feed, matches=self.pipeline,
+                          cache=self.cache)
 
     def run_job(self, body, job=None):
         return body(self.ctx(job or body.__name__))

@@ -70,6 +70,26 @@ def test_the_change_feed_tells_the_other_nodes_and_not_the_sender(db_dsn):
         b.stop(1)
 
 
+def test_the_change_feed_carries_cache_invalidations_to_the_other_nodes_and_not_back(db_dsn):
+    got = {"a": [], "b": []}
+    a = ChangeFeed(db_dsn, "a", lambda: None, on_peer_invalidate=lambda k, s: got["a"].append((k, s)))
+    b = ChangeFeed(db_dsn, "b", lambda: None, on_peer_invalidate=lambda k, s: got["b"].append((k, s)))
+    loops = [gevent.spawn(a.run_forever), gevent.spawn(b.run_forever)]
+    try:
+        gevent.sleep(0.5)
+        a.invalidated("standings", "s1")
+        a.invalidated("h2h", "m-2")
+        deadline = time.monotonic() + 5
+        while len(got["b"]) < 2 and time.monotonic() < deadline:
+            gevent.sleep(0.05)
+        assert got == {"a": [], "b": [("standings", "s1"), ("h2h", "m-2")]}
+        assert a.describe()["invalidations_sent"] == 2 and b.describe()["invalidations_received"] == 2
+    finally:
+        gevent.killall(loops)
+        a.stop(1)
+        b.stop(1)
+
+
 def test_a_stopped_change_feed_ends_its_loop_by_itself_and_closes_its_own_connection(db_dsn):
     feed = ChangeFeed(db_dsn, "a", lambda: None)
     loop = gevent.spawn(feed.run_forever)

@@ -11,6 +11,8 @@
   through LISTEN/NOTIFY on channel `CHANNEL`, so every node's API serves the same data within
   milliseconds instead of waiting for its bodies' maximum age. Notifications are coalesced (at
   most one per `FEED_INTERVAL_S`) and carry the sending node's name, so a node ignores its own.
+  The same feed carries the public API cache's invalidations on channel `CACHE_CHANNEL`: a
+  standings table one node's sync changed is dropped from every node's memory cache.
 
 Both use blocking psycopg2 calls on their own connections, made cooperative by psycogreen: the
 leadership check runs in the calling greenlet (a job's run greenlet), serialized by a gevent lock;
@@ -32,6 +34,8 @@ from goald import logs
 
 LEADER_LOCK = 7_214_061_977_001     # pg_try_advisory_lock key: "the match pipeline's leader"
 CHANNEL = "goald_matches"
+CACHE_CHANNEL = "goald_cache"       # payload: "<node>\t<kind>\t<scope>" (goald/cache/ invalidations)
+MAX_PENDING = 10_000                # invalidations queued while the feed is down (beyond: the TTLs bound staleness)
 FEED_INTERVAL_S = 0.05
 RECONNECT_S = 2.0
 
@@ -122,11 +126,15 @@ class Leadership:
 class ChangeFeed:
     """The `change_feed` service: NOTIFY when this node's match data changed, LISTEN for the others'."""
 
-    def __init__(self, dsn: str, node: str, on_peer_change: Callable[[], None], *, connect_timeout_s: float = 5.0):
+    def __init__(self, dsn: str, node: str, on_peer_change: Callable[[], None], *, connect_timeout_s: float = 5.0,
+                 on_peer_invalidate: Callable[[str, str], None] | None = None):
         self.dsn, self.node = dsn, node
         self.on_peer_change = on_peer_change
+        self.on_peer_invalidate = on_peer_invalidate
         self.connect_timeout_s = connect_timeout_s
         self.sent = self.received = 0
+        self.invalidations_sent = self.invalidations_received = 0
+        self._pending: list[str] = []
         self._dirty = False
         self._stopped = False
         self._conn = None
@@ -134,6 +142,12 @@ class ChangeFeed:
     def changed(self) -> None:
         """This node wrote match data (any greenlet; no I/O here): the feed tells the others."""
         self._dirty = True
+
+    def invalidated(self, kind: str, scope: str) -> None:
+        """This node invalidated cached answers (a Cache listener; any greenlet, no I/O here): the
+        feed tells the others, which drop theirs."""
+        if len(self._pending) < MAX_PENDING:
+            self._pending.append(f"{self.node}\t{kind}\t{scope}")
 
     def run_forever(self) -> None:
         """The feed's loop (its service greenlet). It ends when `stop()` was called, closing its
@@ -155,14 +169,17 @@ class ChangeFeed:
                         with self._conn.cursor() as cur:
                             cur.execute("SELECT pg_notify(%s, %s)", (CHANNEL, self.node))
                         self.sent += 1
+                    while self._pending:
+                        with self._conn.cursor() as cur:
+                            cur.execute("SELECT pg_notify(%s, %s)", (CACHE_CHANNEL, self._pending[0]))
+                        self._pending.pop(0)
+                        self.invalidations_sent += 1
                     readable, _, _ = gevent.select.select([self._conn], [], [], FEED_INTERVAL_S)
                     if readable:
                         self._conn.poll()
-                        peers = [n for n in self._conn.notifies if n.payload != self.node]
+                        notes = list(self._conn.notifies)
                         self._conn.notifies.clear()
-                        if peers:
-                            self.received += len(peers)
-                            self.on_peer_change()
+                        self._deliver(notes)
             except psycopg2.Error as e:
                 failures += 1
                 if failures == 1:
@@ -172,13 +189,33 @@ class ChangeFeed:
                 self._close()
                 gevent.sleep(RECONNECT_S)
 
+    def _deliver(self, notes: list) -> None:
+        peers = [n for n in notes if n.channel == CHANNEL and n.payload != self.node]
+        if peers:
+            self.received += len(peers)
+            self.on_peer_change()
+        for n in notes:
+            if n.channel != CACHE_CHANNEL:
+                continue
+            node, _, rest = n.payload.partition("\t")
+            kind, _, scope = rest.partition("\t")
+            if node == self.node or not kind or self.on_peer_invalidate is None:
+                continue
+            self.invalidations_received += 1
+            try:
+                self.on_peer_invalidate(kind, scope)
+            except Exception as e:      # a bad message from a peer must not stop the feed
+                logs.event("WARNING", "cluster.invalidation_failed", f"Cache invalidation from {node} "
+                           f"({kind} {scope}) failed: {type(e).__name__}: {e}", node=node, kind=kind)
+
     def stop(self, timeout_s: float) -> None:
         """At stop (the service actor's greenlet): the loop ends within FEED_INTERVAL_S, or is
         killed right after this by its actor; either way it closes its connection itself."""
         self._stopped = True
 
     def describe(self) -> dict:
-        return {"sent": self.sent, "received": self.received, "connected": self._conn is not None}
+        return {"sent": self.sent, "received": self.received, "invalidations_sent": self.invalidations_sent,
+                "invalidations_received": self.invalidations_received, "connected": self._conn is not None}
 
     def _connect(self) -> None:
         if self._conn is not None and not self._conn.closed:
@@ -187,7 +224,7 @@ class ChangeFeed:
                                       application_name=f"goald feed {self.node}")
         self._conn.autocommit = True
         with self._conn.cursor() as cur:
-            cur.execute(f"LISTEN {CHANNEL}")
+            cur.execute(f"LISTEN {CHANNEL}; LISTEN {CACHE_CHANNEL}")
 
     def _close(self) -> None:
         _close_quietly(self._conn)
