@@ -1,8 +1,11 @@
 """Test support: running the `goald` command (clean environment, bounded) and reading its logs."""
 import json
 import os
+import socket
 import subprocess
 import sys
+
+import redis
 
 from goald.settings import BY_ENV
 
@@ -61,3 +64,39 @@ def wait_for(predicate, timeout_s=10.0, interval_s=0.05, what="condition"):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
         gevent.sleep(interval_s)
+
+
+class OwnRedis:
+    """A redis-server of one test, on a free port, without persistence: kill() and start() again."""
+
+    def __init__(self, workdir):
+        self.workdir = workdir
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc = None
+
+    def start(self, *extra):
+        self.proc = subprocess.Popen(
+            ["/usr/bin/redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(self.workdir), *extra],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        client = self.admin()
+        wait_for(lambda: _pings(client), timeout_s=10, what=f"redis-server on port {self.port}")
+        client.close()
+
+    def admin(self):
+        return redis.Redis.from_url(self.url, socket_timeout=2, socket_connect_timeout=2)
+
+    def kill(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+def _pings(client):
+    try:
+        return client.ping()
+    except (redis.exceptions.RedisError, OSError):
+        return False

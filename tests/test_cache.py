@@ -8,7 +8,6 @@ import hashlib
 import json
 import re
 import socket
-import subprocess
 import time
 import uuid
 
@@ -23,7 +22,7 @@ from goald.cache import (Cache, CacheBuildAborted, CacheWaitTimeout, KindPolicy,
                          cache_key, from_config)
 from goald.cache.cache import MAX_MISSED
 
-from support import wait_for
+from support import OwnRedis, wait_for
 
 KINDS = {"standings": KindPolicy(True, 60.0), "h2h": KindPolicy(True, 1800.0),
          "match_details": KindPolicy(True, 5.0)}
@@ -75,42 +74,6 @@ def backend(request, redis_url, prefix):
 
 def make_cache(backend, prefix, **kw):
     return Cache(backend, prefix=prefix, kinds=kw.pop("kinds", KINDS), **kw)
-
-
-class OwnRedis:
-    """A redis-server of one test, on a free port, without persistence: kill() and start() again."""
-
-    def __init__(self, workdir):
-        self.workdir = workdir
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.proc = None
-
-    def start(self, *extra):
-        self.proc = subprocess.Popen(
-            ["/usr/bin/redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.workdir), *extra],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        client = self.admin()
-        wait_for(lambda: _pings(client), timeout_s=10, what=f"redis-server on port {self.port}")
-        client.close()
-
-    def admin(self):
-        return redis.Redis.from_url(self.url, socket_timeout=2, socket_connect_timeout=2)
-
-    def kill(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-
-
-def _pings(client):
-    try:
-        return client.ping()
-    except (redis.exceptions.RedisError, OSError):
-        return False
 
 
 @pytest.fixture

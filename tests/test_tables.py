@@ -249,3 +249,44 @@ def test_a_thousand_concurrent_requests_for_one_uncached_standings_key_cause_one
     assert sum(not doc["fromCache"] for _, doc in answers) == 1
     kinds = h.cache.describe()["kinds"]["standings"]
     assert kinds["misses"] == 1 and kinds["singleflight_saved"] == 999
+
+
+def test_with_redis_stopped_every_read_endpoint_answers_200_from_the_database_and_hits_resume_after(evening,
+                                                                                                   tmp_path):
+    import gevent
+
+    from goald.cache.backends import RedisBackend
+    from support import OwnRedis
+
+    h = evening
+    h.run_job(jobs.standings_sync)
+    h.run_job(jobs.h2h_sync)
+    server = OwnRedis(tmp_path)
+    server.start()
+    try:
+        h.use_cache(Cache(RedisBackend(server.url, socket_timeout_s=0.2, connect_timeout_s=0.2), prefix="t",
+                          kinds={"standings": KindPolicy(True, 60.0), "h2h": KindPolicy(True, 60.0)}, retry_s=0.2))
+        sid, cid = sql(h.dsn, "SELECT season_id, competition_id FROM standings ORDER BY season_id LIMIT 1")[0]
+        mid = sql(h.dsn, "SELECT match_id FROM match_h2h ORDER BY 1 LIMIT 1")[0][0]
+        cached = [f"/api/standings/{sid}", f"/api/standings/competition/{cid}", f"/api/matches/{mid}/h2h"]
+        others = ["/api/matches/live", f"/api/matches/{mid}", "/api/matches/diary?date=2026-05-28", "/api/ready"]
+        for path in cached:
+            assert h.get(path)[0] == 200
+            assert h.get(path)[1]["x-cache"] == "HIT"
+        server.kill()
+        for _ in range(3):
+            for path in cached + others:
+                status, headers, body = h.get(path)
+                assert status == 200, (path, body)
+                if path in cached:
+                    assert headers["x-cache"] == "MISS" and msgspec.json.decode(body)["fromCache"] is False
+        status, doc = h.get_json("/api/ready")
+        assert doc["degraded"] is True and doc["checks"]["cache"]["ok"] is False
+        server.start()
+        gevent.sleep(0.25)                     # past retry_s: the next request tries Redis again
+        for path in cached:
+            assert h.get(path)[0] == 200       # a miss: the restarted Redis is empty
+            status, headers, body = h.get(path)
+            assert status == 200 and headers["x-cache"] == "HIT" and msgspec.json.decode(body)["fromCache"] is True
+    finally:
+        server.kill()
