@@ -74,7 +74,8 @@ setup(
     ],
     extras_require={
         # import-linter: .ci/run checks the layer contracts in .importlinter (docs/ARCHITECTURE.md).
-        "test": ["pytest>=8", "import-linter>=2.1", "hypothesis>=6"],
+        # schemathesis: tests/test_openapi.py fuzzes a running goald against its /api/openapi.json.
+        "test": ["pytest>=8", "import-linter>=2.1", "hypothesis>=6", "schemathesis>=4,<5"],
         # bench/tick_precision.py compares goald's clock with APScheduler 3.x (the Python default).
         # bench/live_endpoint.py's peer: the FastAPI app a Python team would otherwise write.
         "bench": ["APScheduler>=3.10,<4", "fastapi>=0.110", "uvicorn>=0.29"],

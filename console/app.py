@@ -11,13 +11,14 @@ routed in Bottle, which serves their HEAD and their 405s.
 """
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import bottle
 
-from goald.console import envelope
+from goald.console import envelope, shapes
 from goald.console.envelope import Reply
 from goald import __version__, logs
 from goald.db.pool import DatabaseUnavailable, Pool, PoolTimeout
@@ -109,15 +110,12 @@ def make_app(ctx: AppContext) -> ConsoleApp:
                 cur.execute("SELECT 1")
         except (PoolTimeout, DatabaseUnavailable) as e:
             return envelope.error("database_unavailable", str(e), 503)
-        return envelope.ok({
-            "status": "up",
-            "version": __version__,
-            "node": ctx.node,
-            "uptime_s": round(time.monotonic() - ctx.started, 1),
-            "database": {"ok": True, "embedded": ctx.embedded,
-                         "latency_ms": round((time.monotonic() - started) * 1000, 1)},
-            "cluster": ctx.cluster() if ctx.cluster is not None else None,
-        })
+        return envelope.typed(shapes.HealthOut(
+            ok=True, status="up", version=__version__, node=ctx.node,
+            uptime_s=round(time.monotonic() - ctx.started, 1),
+            database=shapes.DatabaseHealth(ok=True, embedded=ctx.embedded,
+                                           latency_ms=round((time.monotonic() - started) * 1000, 1)),
+            cluster=ctx.cluster() if ctx.cluster is not None else None))
 
     @app.get("/api/ready")
     def ready():
@@ -128,7 +126,8 @@ def make_app(ctx: AppContext) -> ConsoleApp:
         failing = [f"{name}: {c['detail']}" for name, c in checks.items() if not c["ok"] and name != "cache"]
         if failing:
             return envelope.error("not_ready", "not ready: " + "; ".join(failing), 503, checks=checks)
-        return envelope.ok({"ready": True, "degraded": not all(c["ok"] for c in checks.values()), "checks": checks})
+        return envelope.typed(shapes.ReadyOut(ok=True, ready=True, degraded=not all(c["ok"] for c in checks.values()),
+                                              checks={n: shapes.Check(**c) for n, c in checks.items()}))
 
     @app.get("/health/pool")
     def health_pool():
@@ -155,6 +154,22 @@ def make_app(ctx: AppContext) -> ConsoleApp:
         if ctx.provider is None:
             return envelope.error("unavailable", "no provider client in this process", 503)
         return envelope.ok(ctx.provider())
+
+    built: list[bytes] = []
+
+    @app.get("/api/openapi.json")
+    def openapi_json():
+        # Built at the first request, from the routes the app has (a test app without a cache
+        # has no standings): the document lists what this process serves.
+        if not built:
+            from goald.console import openapi
+
+            routed = {openapi.template_of(r.rule) for r in app.routes if r.method == "GET"}
+            paths = {e.path for e in openapi.ENDPOINTS if openapi.template_of(e.path) in routed}
+            built.append(json.dumps(openapi.document(paths)).encode())
+        bottle.response.set_header("Content-Type", "application/json")
+        bottle.response.set_header("Cache-Control", "no-cache")
+        return built[0]
 
     if ctx.changes is not None:
         from goald.console import matches_api

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import bottle
+import msgspec
 
 RESERVED = {"ok", "error"}
 
@@ -21,6 +22,12 @@ def ok(payload: dict[str, Any] | None = None, status: int = 200) -> bytes:
     if clash:
         raise ValueError(f"payload may not use reserved keys {sorted(clash)}")
     return _reply({"ok": True, **payload}, status).to_bottle()
+
+
+def typed(doc: Any, status: int = 200) -> bytes:
+    """A typed answer (a msgspec Struct of console/shapes.py whose first field is `ok`), in Bottle."""
+    return Reply(status, msgspec.json.encode(doc),
+                 [("Content-Type", "application/json"), ("Cache-Control", "no-store")]).to_bottle()
 
 
 def error(code: str, message: str, status: int, **details: Any) -> bytes:
