@@ -123,3 +123,22 @@ parameters = {{ id = "{mid}" }}
     report = out.stdout + out.stderr
     assert out.returncode == 0, report
     assert "No issues found" in report and "Tested: 1" in report, report
+
+
+def test_every_read_endpoint_stays_within_five_queries_uncached_and_issues_none_cached(served):
+    """The seeds' lesson as a budget (query counts are deterministic, unlike timings)."""
+    h = served
+    known = known_ids(h)
+    budgets = {}
+    for e in openapi.ENDPOINTS:
+        if e.tag != "read":
+            continue
+        path = fill(e, known)
+        before = h.pool.stats().queries
+        assert h.get(path)[0] == 200, path
+        uncached = h.pool.stats().queries - before
+        before = h.pool.stats().queries
+        assert h.get(path)[0] == 200, path
+        budgets[e.path] = (uncached, h.pool.stats().queries - before)
+    assert len(budgets) == 6
+    assert all(1 <= uncached <= 5 and cached == 0 for uncached, cached in budgets.values()), budgets
