@@ -19,6 +19,7 @@ from typing import Any, Callable
 import bottle
 
 from goald.console import envelope, shapes
+from goald.console.cors import Cors
 from goald.console.envelope import Reply
 from goald import __version__, logs
 from goald.db.pool import DatabaseUnavailable, Pool, PoolTimeout
@@ -44,6 +45,8 @@ class AppContext:
     cluster: Callable[[], dict] | None = None
     # The public API's cache (goald/cache/): with it the standings and h2h endpoints are routed.
     cache: Any = None
+    # Browser origins allowed to read /api/... (console.cors_origins, parsed): none, no CORS headers.
+    cors_origins: tuple[str, ...] = ()
 
 
 class ConsoleApp(bottle.Bottle):
@@ -51,10 +54,12 @@ class ConsoleApp(bottle.Bottle):
     segment under a prefix registered with `direct_under`) is answered by its handler's Reply
     from the WSGI environ, as it is. Each is routed in Bottle too, for HEAD and 405."""
 
-    def __init__(self) -> None:
+    def __init__(self, cors: "Cors | None" = None) -> None:
         super().__init__(catchall=True)
         self._exact: dict[str, Callable[[dict], Reply]] = {}
         self._under: list[tuple[str, str, Callable[[dict, str], Reply]]] = []
+        self.cors = cors      # console/cors.py, when console.cors_origins names origins (set once: Bottle
+        #                       refuses to rebind an attribute)
 
     def direct(self, path: str, handler: Callable[[dict], Reply]) -> None:
         self._exact[path] = handler
@@ -80,6 +85,11 @@ class ConsoleApp(bottle.Bottle):
         return None
 
     def __call__(self, environ, start_response):
+        if self.cors is not None and "HTTP_ORIGIN" in environ:
+            return self.cors(environ, start_response, self._serve)
+        return self._serve(environ, start_response)
+
+    def _serve(self, environ, start_response):
         if environ.get("REQUEST_METHOD") == "GET":
             path = environ.get("PATH_INFO") or "/"
             handler = self._resolve(path)
@@ -97,7 +107,7 @@ class ConsoleApp(bottle.Bottle):
 
 
 def make_app(ctx: AppContext) -> ConsoleApp:
-    app = ConsoleApp()
+    app = ConsoleApp(Cors(ctx.cors_origins) if ctx.cors_origins else None)
     app.config["json.enable"] = False  # every answer goes through the envelope instead
     app.install(_guard)
     app.default_error_handler = _error_page

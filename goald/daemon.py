@@ -39,6 +39,7 @@ from goald.console.server import ConsoleStartError, bind as bind_console
 from goald.db.database import Database, node_name
 from goald.db.pool import DatabaseUnavailable
 from goald.cache.cache import from_config as cache_from_config
+from goald.console.cors import parse_origins
 from goald.db.cluster import ChangeFeed, Leadership
 from goald.match.changes import Changes
 from goald.migrations.runner import MigrationError, migrate as apply_migrations
@@ -182,7 +183,7 @@ class _Daemon:
         app = make_app(AppContext(pool=db.pool, node=self.node, database=db.where, embedded=db.embedded is not None,
                                   actors=self._describe_tree, provider=self.provider.describe, changes=changes,
                                   cluster=lambda: self.leadership.describe() if self.leadership else None,
-                                  cache=cache))
+                                  cache=cache, cors_origins=parse_origins(cfg["console.cors_origins"])))
         listener, self.listener = self.listener, None
         pipeline = MatchPipeline(db.pool, lambda: self.rt.cfg, changes)
         # Several nodes on one database: one leads the match pipeline, the others serve its data

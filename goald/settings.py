@@ -167,6 +167,12 @@ SETTINGS: tuple[Setting, ...] = (
         minimum=0, maximum=65535,
     ),
     Setting(
+        "console.cors_origins", str, "",
+        "Origins whose browser pages may read the public API (/api/...), comma-separated "
+        "(https://app.example.com,https://admin.example.com), or * for any; empty: no CORS headers "
+        "(browsers then keep other origins out).",
+    ),
+    Setting(
         "pool_monitor.interval_s", float, 10.0,
         "Seconds between two samples of the pool (pool_samples row + PoolMonitor log line).",
         minimum=0.5, maximum=3600, unit="s",
