@@ -87,6 +87,12 @@ class WorldFeed:
     def table_live(self):
         return self._decoded("table/live", self.world.table_live())
 
+    def competitions(self, time=None, page=1):
+        return self._decoded("competition/additional/list", self.world.competitions(page=page, since=time))
+
+    def teams(self, time=None, page=1):
+        return self._decoded("team/additional/list", self.world.teams(page=page, since=time))
+
 
 class Harness:
     def __init__(self, dsn, world, **env):

@@ -290,3 +290,18 @@ def test_with_redis_stopped_every_read_endpoint_answers_200_from_the_database_an
             assert status == 200 and headers["x-cache"] == "HIT" and msgspec.json.decode(body)["fromCache"] is True
     finally:
         server.kill()
+
+
+def test_a_reference_sync_that_wrote_teams_invalidates_the_cached_standings_and_h2h(evening):
+    h = evening
+    h.run_job(jobs.standings_sync)
+    h.run_job(jobs.h2h_sync)
+    sid = sql(h.dsn, "SELECT season_id FROM standings ORDER BY season_id LIMIT 1")[0][0]
+    mid = sql(h.dsn, "SELECT match_id FROM match_h2h ORDER BY 1 LIMIT 1")[0][0]
+    for path in (f"/api/standings/{sid}", f"/api/matches/{mid}/h2h"):
+        h.get_json(path)
+        assert h.get_json(path)[1]["fromCache"] is True
+    out = h.run_job(ingest.reference_sync)
+    assert out["teams_written"] > 0
+    for path in (f"/api/standings/{sid}", f"/api/matches/{mid}/h2h"):
+        assert h.get_json(path)[1]["fromCache"] is False, path

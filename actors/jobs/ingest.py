@@ -227,6 +227,10 @@ def reference_sync(ctx) -> dict:
                 store.cursor_set(conn, name, newest)
                 conn.commit()
         out[f"{name}_written"] = written
+    if ctx.cache is not None and any(out.values()):
+        # Standings and head-to-head answers carry team and competition names and logos.
+        ctx.cache.invalidate_kind("standings")
+        ctx.cache.invalidate_kind("h2h")
     return out
 
 

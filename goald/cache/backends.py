@@ -18,10 +18,6 @@ import time
 from collections import OrderedDict
 from typing import Callable
 
-import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
-
 from goald import redact
 
 HEALTH_CHECK_INTERVAL_S = 30    # a connection idle this long is PINGed before its next command
@@ -95,6 +91,11 @@ class RedisBackend:
         self.url = url
         self.masked_url = redact.mask_dsn(url)
         # No retries inside redis-py: an outage must show at once; the Cache decides when to try again.
+        # Imported here: a goald on the memory cache (the default) never loads redis-py.
+        import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
         self.client = redis.Redis.from_url(url, socket_timeout=socket_timeout_s,
                                            socket_connect_timeout=connect_timeout_s,
                                            health_check_interval=HEALTH_CHECK_INTERVAL_S,
