@@ -71,6 +71,9 @@ setup(
         "croniter>=2.0",
         # Typed, validated decoding of provider payloads (goald/provider/decode.py), faster than json.loads.
         "msgspec>=0.18",
+        # GET /metrics (goald/metrics.py): the Prometheus exposition format and its parser are this
+        # library's, the standard ones; goald does not hand-write the format.
+        "prometheus_client>=0.17",
     ],
     extras_require={
         # import-linter: .ci/run checks the layer contracts in .importlinter (docs/ARCHITECTURE.md).

@@ -37,7 +37,7 @@ import gevent
 import gevent.event
 import pykka
 
-from goald import flags as flagnames, logs
+from goald import flags as flagnames, logs, metrics
 from goald.actors import gc_pacer, ledger
 from goald.actors.base import SupervisedActor
 from goald.actors.job_actor import CLAIM_LEAD_S, Due
@@ -291,6 +291,7 @@ class Clock(SupervisedActor):
         for t in batch:
             reasons.setdefault(t.occurrence.job, t.reason or NOT_CLAIMED.format(grace=self.rt.grace_s))
         for job, n in sorted(new.items()):
+            metrics.job_missed(job, n)
             logs.event("WARNING", "job.missed", f"Job missed: {job} ({n} occurrence(s); {reasons[job]})",
                        job=job, count=n, reason=reasons[job])
 

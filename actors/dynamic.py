@@ -33,7 +33,7 @@ from typing import Any, Callable, Hashable
 import gevent
 import pykka
 
-from goald import logs
+from goald import logs, metrics
 from goald.actors.base import ChildExited, Start, SupervisedActor, loop_greenlet
 from goald.actors.restart import (ESCALATE, GIVE_UP, RESTART_TYPES, TRANSIENT, Intensity, RestartState,
                                   should_restart)
@@ -264,6 +264,7 @@ class DynamicSupervisor(SupervisedActor):
             return
         child.policy.restarts += 1
         self._stats.restarted += 1
+        metrics.actor_restarted(self.name, metrics.DYNAMIC_CHILD)   # children are keyed by match: unbounded
         self._launch(child)
 
     def _stop_all(self) -> None:

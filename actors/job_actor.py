@@ -19,7 +19,8 @@ runs going, and only a shutdown waits for them and then cancels them. In the run
   retried through transient trouble until it lands (or goald stops; then orphan rescue marks it).
 The node's heartbeat (actors/heartbeat.py) keeps every running row fresh meanwhile. Log lines keep
 the seeds' words: `Job started: <name> (staggered +15s)`, `Job completed: <name> (46ms)`,
-`Job failed: <name>: <why>`.
+`Job failed: <name>: <why>`. Each outcome (a skip's too), duration and start lateness is counted
+for /metrics (goald/metrics.py) where it is logged or closed.
 A ledger that cannot be written for a reason a retry cannot fix (the table is gone, the schema is
 not migrated) makes the run greenlet tell the actor `LedgerFailed`, which raises in the actor: it
 crashes and its supervisor restarts it with backoff (and escalates a storm, ending in exit 6).
@@ -35,7 +36,7 @@ import gevent
 import gevent.event
 import greenlet
 
-from goald import flags as flagnames, logs
+from goald import flags as flagnames, logs, metrics
 from goald.actors import ledger
 from goald.actors.base import SupervisedActor
 from goald.actors.context import JobCancelled, JobContext, rows_affected
@@ -195,6 +196,7 @@ class JobActor(SupervisedActor):
             msg = f"Job skipped: {self.job} (skipped_lock: taken by {claim.holder})"
         logs.event(self._level(), "job.skipped", msg, job=self.job, outcome=claim.outcome, holder=claim.holder,
                    existing=claim.existing)
+        metrics.job_outcome(self.job, claim.outcome)
 
     def _execute(self, occ: Occurrence, live: LiveRun) -> None:
         """The body greenlet is made now and sleeps to the scheduled second itself, so at that
@@ -265,6 +267,7 @@ class JobActor(SupervisedActor):
                        job=self.job, backends=pids)
 
     def _log_started(self, occ: Occurrence, started: float) -> None:
+        metrics.job_started(self.job, started - occ.scheduled_at)
         stagger = f" (staggered +{occ.offset_s}s)" if occ.staggered and occ.offset_s else ""
         logs.event(self._level(), "job.started", f"Job started: {self.job}{stagger}", job=self.job,
                    scheduled_at=occ.scheduled_at, period_at=occ.period_at, offset_s=occ.offset_s,
@@ -272,6 +275,7 @@ class JobActor(SupervisedActor):
 
     def _finish(self, run_id, outcome, started, finished, error, rows, queries, spans) -> None:
         """Close the row; transient trouble is retried until it lands or goald stops for good."""
+        metrics.job_outcome(self.job, outcome, started, finished)
         delay, kills, first_error = RETRY_FIRST_S, 0, None
         while True:
             try:

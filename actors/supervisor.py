@@ -31,7 +31,7 @@ from typing import Any, Callable
 import gevent
 import pykka
 
-from goald import logs
+from goald import logs, metrics
 from goald.actors.base import ChildExited, Start, SupervisedActor
 from goald.actors.restart import (ESCALATE, GIVE_UP, PERMANENT, RESTART_TYPES, TEMPORARY, TRANSIENT, Intensity,
                                   RestartState, should_restart)
@@ -241,6 +241,7 @@ class Supervisor(SupervisedActor):
         if child.state != "restarting" or self._escalated:
             return
         child.policy.restarts += 1
+        metrics.actor_restarted(self.name, name)
         try:
             self._start_child(child)
         except StartFailed as e:

@@ -8,11 +8,17 @@ The hottest reads (the match endpoints, whose bodies are shared: console/matches
 have a direct route: `ConsoleApp` answers a GET of a path registered with `direct` without Bottle's per-request objects, plugins and header machinery (a third of the CPU of a
 request that only hands out prepared bytes), with the same guard. The same handlers stay
 routed in Bottle, which serves their HEAD and their 405s.
+
+Every request is timed in `ConsoleApp.__call__` (goald/metrics.py `goald_http_request_duration_seconds`)
+by route template (the direct route's, or the rule Bottle matched; `other` when none did), method
+and status, from the call until the body is returned (not its sending). `GET /metrics` answers
+the Prometheus text format, outside the envelope, like /health without authentication.
 """
 from __future__ import annotations
 
 import json
 import time
+from time import perf_counter as _clock
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -21,7 +27,7 @@ import bottle
 from goald.console import envelope, shapes
 from goald.console.cors import Cors
 from goald.console.envelope import Reply
-from goald import __version__, logs
+from goald import __version__, logs, metrics
 from goald.db.pool import DatabaseUnavailable, Pool, PoolTimeout
 from goald.match.changes import Changes
 
@@ -47,6 +53,9 @@ class AppContext:
     cache: Any = None
     # Browser origins allowed to read /api/... (console.cors_origins, parsed): none, no CORS headers.
     cors_origins: tuple[str, ...] = ()
+    # What GET /metrics serves (goald/metrics.py Exposition; the daemon's has every source). None:
+    # one over what this context has (pool, provider, cache).
+    metrics: Any = None
 
 
 class ConsoleApp(bottle.Bottle):
@@ -57,9 +66,10 @@ class ConsoleApp(bottle.Bottle):
     def __init__(self, cors: "Cors | None" = None) -> None:
         super().__init__(catchall=True)
         self._exact: dict[str, Callable[[dict], Reply]] = {}
-        self._under: list[tuple[str, str, Callable[[dict, str], Reply]]] = []
+        self._under: list[tuple[str, str, str, Callable[[dict, str], Reply]]] = []
         self.cors = cors      # console/cors.py, when console.cors_origins names origins (set once: Bottle
         #                       refuses to rebind an attribute)
+        self.requests = metrics.REQUESTS
 
     def direct(self, path: str, handler: Callable[[dict], Reply]) -> None:
         self._exact[path] = handler
@@ -68,42 +78,84 @@ class ConsoleApp(bottle.Bottle):
     def direct_under(self, prefix: str, handler: Callable[[dict, str], Reply], suffix: str = "") -> None:
         """`handler(environ, segment)` answers GET `prefix` + one non-empty path segment + `suffix`
         (`/api/matches/` + id + `/h2h`)."""
-        self._under.append((prefix, suffix, handler))
-        self.get(prefix + "<segment>" + suffix,
-                 callback=lambda segment: handler(bottle.request.environ, segment).to_bottle())
+        rule = prefix + "<segment>" + suffix     # also the route label of its requests' metrics
+        self._under.append((prefix, suffix, rule, handler))
+        self.get(rule, callback=lambda segment: handler(bottle.request.environ, segment).to_bottle())
 
-    def _resolve(self, path: str) -> Callable[[dict], Reply] | None:
+    def _resolve(self, path: str) -> tuple[str, Callable, str | None] | None:
+        """(route template, handler, segment: None for an exact path) of a direct route, or None."""
         handler = self._exact.get(path)
         if handler is not None:
-            return handler
-        for prefix, suffix, under in self._under:
+            return path, handler, None
+        for prefix, suffix, rule, under in self._under:
             if not (path.startswith(prefix) and path.endswith(suffix)):
                 continue
             segment = path[len(prefix):len(path) - len(suffix)]
             if segment and "/" not in segment:
-                return lambda environ: under(environ, segment)
+                return rule, under, segment
         return None
 
     def __call__(self, environ, start_response):
+        started = _clock()
         if self.cors is not None and "HTTP_ORIGIN" in environ:
-            return self.cors(environ, start_response, self._serve)
-        return self._serve(environ, start_response)
-
-    def _serve(self, environ, start_response):
+            return self._observed(environ, start_response, started, self._cors_serve)
         if environ.get("REQUEST_METHOD") == "GET":
             path = environ.get("PATH_INFO") or "/"
-            handler = self._resolve(path)
-            if handler is not None:
-                try:
-                    reply = handler(environ)
-                except Exception as e:
-                    reply = unhandled("GET", path, e)
-                headers = reply.headers
-                if reply.status not in (204, 304):
-                    headers = headers + [("Content-Length", str(len(reply.body)))]
-                start_response(reply.status_line, headers)
-                return [reply.body]
+            found = self._resolve(path)
+            if found is not None:   # the fast path: no wrapper, the route and status are known here
+                reply = self._direct_reply(found, environ, path)
+                body = self._send(reply, start_response)
+                self.requests.observe(found[0], "GET", reply.status, _clock() - started)
+                return body
+        return self._observed(environ, start_response, started, self.wsgi)
+
+    def _cors_serve(self, environ, start_response):
+        return self.cors(environ, start_response, self._serve)
+
+    def _serve(self, environ, start_response):
+        """A request behind CORS (timed by `_observed`): a direct route or Bottle."""
+        if environ.get("REQUEST_METHOD") == "GET":
+            path = environ.get("PATH_INFO") or "/"
+            found = self._resolve(path)
+            if found is not None:
+                environ["goald.route"] = found[0]
+                return self._send(self._direct_reply(found, environ, path), start_response)
         return self.wsgi(environ, start_response)
+
+    @staticmethod
+    def _direct_reply(found, environ, path) -> Reply:
+        _, handler, segment = found
+        try:
+            return handler(environ) if segment is None else handler(environ, segment)
+        except Exception as e:
+            return unhandled("GET", path, e)
+
+    @staticmethod
+    def _send(reply: Reply, start_response) -> list[bytes]:
+        headers = reply.headers
+        if reply.status not in (204, 304):
+            headers = headers + [("Content-Length", str(len(reply.body)))]
+        start_response(reply.status_line, headers)
+        return [reply.body]
+
+    def _observed(self, environ, start_response, started, app):
+        """`app(environ, start_response)`, timed: the status from its start_response, the route from
+        the direct route taken or the rule Bottle matched (`other` when none: a 404, a 405, a preflight)."""
+        statuses: list[str] = []
+
+        def seen(status, headers, exc_info=None):
+            statuses.append(status)
+            return start_response(status, headers, exc_info)
+
+        try:
+            return app(environ, seen)
+        finally:
+            route = environ.get("goald.route")
+            if route is None:
+                matched = environ.get("bottle.route")
+                route = matched.rule if matched is not None else metrics.OTHER_ROUTE
+            status = int(statuses[-1][:3]) if statuses and statuses[-1][:3].isdigit() else 500
+            self.requests.observe(route, environ.get("REQUEST_METHOD") or "GET", status, _clock() - started)
 
 
 def make_app(ctx: AppContext) -> ConsoleApp:
@@ -164,6 +216,17 @@ def make_app(ctx: AppContext) -> ConsoleApp:
         if ctx.provider is None:
             return envelope.error("unavailable", "no provider client in this process", 503)
         return envelope.ok(ctx.provider())
+
+    exposition = ctx.metrics if ctx.metrics is not None else metrics.Exposition(
+        pool_stats=ctx.pool.stats, provider_describe=ctx.provider,
+        cache_describe=ctx.cache.describe if ctx.cache is not None else None)
+
+    @app.get("/metrics")
+    def metrics_text():
+        # The Prometheus text format, not the envelope (docs/observability.md, "Metrics").
+        bottle.response.set_header("Content-Type", metrics.CONTENT_TYPE)
+        bottle.response.set_header("Cache-Control", "no-cache")
+        return exposition.render()
 
     built: list[bytes] = []
 

@@ -25,7 +25,7 @@ import gevent
 import gevent.event
 import pykka
 
-from goald import __version__, config as config_mod, exitcodes, flags as flagnames, logs
+from goald import __version__, config as config_mod, exitcodes, flags as flagnames, logs, metrics
 from goald.actors import catalog, ledger
 from goald.actors.clock import Replan
 from goald.actors.jobs import ingest
@@ -180,12 +180,17 @@ class _Daemon:
         changes = Changes()
         cache = self.rt.cache = cache_from_config(cfg)
         logs.event("INFO", "cache.configured", f"Cache: {cache.describe()['backend']}", backend=cache.describe()["backend"])
+        pipeline = MatchPipeline(db.pool, lambda: self.rt.cfg, changes)
+        # GET /metrics: the pool, provider, cache and pipeline keep their own numbers, read at scrape time.
+        exposition = metrics.Exposition(pool_stats=db.pool.stats, provider_describe=self.provider.describe,
+                                        cache_describe=cache.describe, matches_describe=pipeline.describe,
+                                        stale_counts=metrics.stale_counts_from(db.pool))
         app = make_app(AppContext(pool=db.pool, node=self.node, database=db.where, embedded=db.embedded is not None,
                                   actors=self._describe_tree, provider=self.provider.describe, changes=changes,
                                   cluster=lambda: self.leadership.describe() if self.leadership else None,
-                                  cache=cache, cors_origins=parse_origins(cfg["console.cors_origins"])))
+                                  cache=cache, cors_origins=parse_origins(cfg["console.cors_origins"]),
+                                  metrics=exposition))
         listener, self.listener = self.listener, None
-        pipeline = MatchPipeline(db.pool, lambda: self.rt.cfg, changes)
         # Several nodes on one database: one leads the match pipeline, the others serve its data
         # (goald/db/cluster.py); a single node leads from its first ingest occurrence on.
         self.leadership = Leadership(db.dsn, self.node, connect_timeout_s=cfg["database.connect_timeout_s"],

@@ -20,7 +20,7 @@ from typing import Iterable
 
 import msgspec
 
-from goald.match.state import DATA_COLUMNS, KICKOFF_COLUMNS, MINUTE_COLUMNS
+from goald.match.state import DATA_COLUMNS, KICKOFF_COLUMNS, LIVE_STATUSES, MINUTE_COLUMNS
 
 _JSON = msgspec.json.Encoder()
 
@@ -239,6 +239,15 @@ def safety_rows(conn, live: Iterable[int]) -> list[dict]:
         cur.execute(f"SELECT {', '.join(SAFETY_COLUMNS)} FROM matches WHERE status_id = ANY(%s) OR stale_level > 0 "
                     "ORDER BY id", (list(live),))
         return [dict(zip(SAFETY_COLUMNS, r)) for r in cur.fetchall()]
+
+
+def stale_counts(conn) -> dict[int, int]:
+    """`{stale_level: n}` of the live matches flagged stale (the partial index on live matches:
+    cheap enough for every metrics scrape)."""
+    with conn.cursor() as cur:
+        cur.execute(f"SELECT stale_level, count(*) FROM matches WHERE status_id IN "
+                    f"({', '.join(str(s) for s in sorted(LIVE_STATUSES))}) AND stale_level > 0 GROUP BY 1")
+        return {int(level): int(n) for level, n in cur.fetchall()}
 
 
 _SET_STALE = """

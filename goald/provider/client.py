@@ -189,6 +189,8 @@ class ProviderClient:
             raise
         except (ProviderUnavailable, PayloadRejected) as e:
             stats.last_error = str(e)
+            if isinstance(e, PayloadRejected):
+                stats.body_rejected += 1
             breaker.failure(trial, e.reason)
             raise
         except ProviderRefused as e:
@@ -196,6 +198,7 @@ class ProviderClient:
             breaker.success(trial)  # it answered, coherently: the provider is up
             raise
         except BaseException:
+            stats.aborted += 1
             breaker.release(trial)  # killed (a job timeout) or a bug: counts neither way
             raise
         breaker.success(trial)
