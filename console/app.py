@@ -247,7 +247,10 @@ def make_app(ctx: AppContext) -> ConsoleApp:
     if ctx.changes is not None:
         from goald.console import matches_api
 
-        app.config["goald.match_bodies"] = matches_api.install(app, ctx.pool, ctx.changes)
+        details = ctx.cache.kinds.get("match_details") if ctx.cache is not None else None
+        app.config["goald.match_bodies"] = matches_api.install(
+            app, ctx.pool, ctx.changes, share_details=details.enabled if details else True,
+            details_max_age_s=details.ttl_s if details else 1.0)
     if ctx.cache is not None:
         from goald.console import tables_api
 

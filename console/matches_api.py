@@ -269,9 +269,13 @@ class Fragments:
                                                              b"," + head if head else b"")
 
 
-def install(app: "ConsoleApp", pool: Pool, changes: Changes, max_age_s: float = 1.0) -> SharedBodies:
-    """Route the three endpoints as direct routes of `app`, a ConsoleApp (console/app.py)."""
+def install(app: "ConsoleApp", pool: Pool, changes: Changes, max_age_s: float = 1.0, share_details: bool = True,
+            details_max_age_s: float = 1.0) -> SharedBodies:
+    """Route the three endpoints as direct routes of `app`, a ConsoleApp (console/app.py). With
+    `share_details` off (cache.match_details, the seeds' CACHE_MATCH_DETAILS), one match's answer
+    is built for every request; otherwise it is shared and at most `details_max_age_s` old."""
     bodies = SharedBodies(changes, max_age_s)
+    details = SharedBodies(changes, details_max_age_s)
     fragments = Fragments()
 
     def query(fn, *args):
@@ -281,9 +285,9 @@ def install(app: "ConsoleApp", pool: Pool, changes: Changes, max_age_s: float = 
             finally:
                 conn.rollback()
 
-    def serve(environ: dict, key: tuple, build: Callable[[], bytes]) -> Reply:
+    def serve(environ: dict, key: tuple, build: Callable[[], bytes], shared_in: SharedBodies | None = bodies) -> Reply:
         try:
-            shared = bodies.get(key, build)
+            shared = shared_in.get(key, build) if shared_in is not None else _unshared(build)
         except (PoolTimeout, DatabaseUnavailable) as e:
             return envelope.error_reply("database_unavailable", str(e), 503)
         except _NotFound as e:
@@ -331,17 +335,23 @@ def install(app: "ConsoleApp", pool: Pool, changes: Changes, max_age_s: float = 
                                half_stats={h: [Stat(**s) for s in rows] for h, rows in r["half_stats"].items()},
                                data_completeness=r["data_completeness"])
             return _ENCODER.encode(OneMatch(True, detail))
-        return serve(environ, ("one", match_id), build)
+        return serve(environ, ("one", match_id), build, details if share_details else None)
 
     app.direct("/api/matches/live", live)
     app.direct("/api/matches/diary", diary)
     app.direct_under("/api/matches/", one)
     bodies.fragments = fragments
+    bodies.details = details
     return bodies
 
 
 class _NotFound(Exception):
     pass
+
+
+def _unshared(build: Callable[[], bytes]) -> _Body:
+    body = build()
+    return _Body(0, 0.0, body, '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"')
 
 
 def _accepts_gzip(header: str | None) -> bool:

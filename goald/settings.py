@@ -444,12 +444,14 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "cache.match_details", bool, True,
-        "Cache the match detail answers.",
+        "Share one match's answer (GET /api/matches/<id>) between requests: built once per change "
+        "of the match data, in this process. Off: built from the database for every request.",
         legacy_env=("CACHE_MATCH_DETAILS",),
     ),
     Setting(
-        "cache.match_details_ttl_s", float, 5.0,
-        "A cached match detail answer is rebuilt after this long at the latest (live data: keep it short).",
+        "cache.match_details_ttl_s", float, 1.0,
+        "A shared match answer is rebuilt after this long at the latest, even without a change this "
+        "node heard of (another node's write while the change feed is down). Live data: keep it short.",
         minimum=0.1, maximum=3600, unit="s",
     ),
     Setting(

@@ -110,7 +110,7 @@ class Harness:
         self.bodies = self.app.config["goald.match_bodies"]
         # Steps take milliseconds of real time, each a second of the feed: no minimum body age here
         # (tests/test_match_realtime.py runs with the default).
-        self.bodies.min_age_s = 0.0
+        self.bodies.min_age_s = self.bodies.details.min_age_s = 0.0
         self.cache = None
 
     def use_cache(self, cache):
@@ -119,7 +119,7 @@ class Harness:
         self.app = make_app(AppContext(pool=self.pool, node="test", database="test", embedded=False,
                                        changes=self.changes, cache=cache))
         self.bodies = self.app.config["goald.match_bodies"]
-        self.bodies.min_age_s = 0.0
+        self.bodies.min_age_s = self.bodies.details.min_age_s = 0.0
 
     def ctx(self, job="detail_live"):
         return JobContext(occurrence=Occurrence(job, self.clock.now()), pool=self.pool, config=self.cfg,

@@ -305,3 +305,18 @@ def test_a_reference_sync_that_wrote_teams_invalidates_the_cached_standings_and_
     assert out["teams_written"] > 0
     for path in (f"/api/standings/{sid}", f"/api/matches/{mid}/h2h"):
         assert h.get_json(path)[1]["fromCache"] is False, path
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_the_match_details_switch_shares_one_matchs_answer_or_builds_it_for_every_request(evening, enabled):
+    h = evening
+    h.use_cache(Cache(MemoryBackend(), prefix="t", kinds={"standings": KindPolicy(True, 60.0),
+                                                         "h2h": KindPolicy(True, 60.0),
+                                                         "match_details": KindPolicy(enabled, 60.0)}))
+    mid = sql(h.dsn, "SELECT id FROM matches ORDER BY id LIMIT 1")[0][0]
+    before = h.pool.stats().queries
+    answers = [h.get(f"/api/matches/{mid}")]
+    first = h.pool.stats().queries - before           # the match, then its incidents, stats, ...
+    answers += [h.get(f"/api/matches/{mid}") for _ in range(4)]
+    assert {a[0] for a in answers} == {200} and len({a[2] for a in answers}) == 1 and first > 0
+    assert h.pool.stats().queries - before == (first if enabled else 5 * first)
