@@ -1,0 +1,213 @@
+"""The public read endpoints at 100 concurrent clients: goald with its memory cache, with Redis, and
+with the standings and h2h caches switched off (uncached), against the FastAPI peer, in one run.
+
+`goald simulate` (a day of `--world-matches` at 18:30) feeds three `goald run` nodes on one fresh
+database on the local PostgreSQL: `mem` (the default memory cache; it leads the ingest, as a
+single node would), `redis` (`cache.use_redis` on the local Redis, a prefix of its own) and
+`nocache` (`cache.standings` and `cache.h2h` off: every request builds from the database). Once
+the day is in, the bench runs goald's own standings and h2h syncs (actors/jobs/tables.py) against
+the simulator, then the peer (bench/_fastapi_api.py: FastAPI on uvicorn, one process, a psycopg2
+pool, the same queries and answer shapes, no cache, GZipMiddleware) serves the same database.
+Each server gets, per endpoint, `wrk -t2 -c100 -d<seconds>s` with `Accept-Encoding: gzip`,
+cycling through `--ids` different seasons / competitions / matches (a Lua script). The match
+endpoints (live, diary, one match) are served from goald's shared bodies on every node (they are
+the live pipeline's: bench/live_endpoint.py); `nocache` only changes standings and h2h.
+
+Printed per endpoint and server: requests/s and latency p50 / p95 / p99 (a server that completes
+no request shows 0; `errors` are wrk's: timeouts, resets, non-2xx). With 100 clients always
+waiting, latency is bounded below by throughput (Little's law: mean = 100 / requests per second),
+so a p95 of 5 ms at 100 clients asks for some 20,000 requests/s. Targets: cached standings p95 < 5 ms (mem and redis; the seed's bar was
+200 ms), uncached standings and uncached h2h p95 < 50 ms (the seed's: 300 ms for h2h), and goald
+(mem) ahead of the peer on p95 and requests/s on every endpoint.
+
+Run:  python bench/api_latency.py [--world-matches 3000] [--seconds 10] [--ids 30] [--json]
+      (needs wrk, fastapi, uvicorn and a Redis on 127.0.0.1:6379)
+Exit status 1 when a target is missed, 2 when a tool is missing.
+"""
+from gevent import monkey
+
+monkey.patch_all()
+from psycogreen.gevent import patch_psycopg  # noqa: E402
+
+patch_psycopg()
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import uuid  # noqa: E402
+from datetime import datetime, timezone  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import gevent.event  # noqa: E402
+import psycopg2  # noqa: E402
+import requests  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _goald import Stack  # noqa: E402
+
+TARGET_CACHED_STANDINGS_P95_MS = 5.0
+TARGET_UNCACHED_P95_MS = 50.0
+SERVERS = ("mem", "redis", "nocache", "fastapi")
+WRK_SCRIPT = """
+paths = {%s}
+local i = 0
+request = function()
+  i = i %% #paths + 1
+  return wrk.format("GET", paths[i], {["Accept-Encoding"] = "gzip"})
+end
+done = function(summary, latency, requests)
+  io.write(string.format("requests %%d\\nduration_us %%d\\n", summary.requests, summary.duration))
+  io.write(string.format("errors %%d\\n", summary.errors.status + summary.errors.connect + summary.errors.read
+                                        + summary.errors.write + summary.errors.timeout))
+  for _, q in ipairs({50, 95, 99}) do io.write(string.format("p%%d %%d\\n", q, latency:percentile(q))) end
+end
+"""
+
+
+def wrk(base, paths, seconds, workdir):
+    script = os.path.join(workdir, f"paths-{uuid.uuid4().hex[:6]}.lua")
+    Path(script).write_text(WRK_SCRIPT % ", ".join(json.dumps(p) for p in paths))
+    cmd = ["wrk", "-t2", "-c100", f"-d{seconds}s", "--timeout", "30s", "-s", script, base]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60).stdout
+    got = dict(line.split() for line in out.splitlines() if len(line.split()) == 2 and line.split()[1].isdigit())
+    reqs, dur = int(got.get("requests", 0)), max(int(got.get("duration_us", 1)), 1) / 1e6
+    return {"rps": round(reqs / dur), "p50_ms": int(got.get("p50", 0)) / 1000, "p95_ms": int(got.get("p95", 0)) / 1000,
+            "p99_ms": int(got.get("p99", 0)) / 1000, "errors": int(got.get("errors", 0))}
+
+
+def run_syncs(dsn, sim_url):
+    """goald's standings and h2h syncs, in this process, against the simulator."""
+    from goald import config
+    from goald.actors.context import JobContext
+    from goald.actors.jobs import tables
+    from goald.actors.ledger import Occurrence
+    from goald.db.pool import Pool
+    from goald.provider.client import ProviderClient
+
+    cfg = config.load(None, {"GOALD_H2H_BATCH_SIZE": "400"}, search=False)
+    pool = Pool(dsn, maxconn=4)
+    client = ProviderClient(sim_url, "demo", "demo")
+    try:
+        out = {}
+        for body in (tables.standings_sync, tables.h2h_sync):
+            ctx = JobContext(occurrence=Occurrence(body.__name__, time.time()), pool=pool, config=cfg, node="bench",
+                             cancel=gevent.event.Event(), provider=client)
+            out[body.__name__] = body(ctx)
+        return out
+    finally:
+        client.close()
+        pool.close()
+
+
+def ids(dsn, n):
+    with psycopg2.connect(dsn) as c, c.cursor() as cur:
+        cur.execute("SELECT season_id, competition_id FROM standings ORDER BY season_id LIMIT %s", (n,))
+        seasons = cur.fetchall()
+        cur.execute("SELECT match_id FROM match_h2h ORDER BY match_id LIMIT %s", (n,))
+        h2h = [r[0] for r in cur.fetchall()]
+        cur.execute("SELECT id FROM matches ORDER BY id LIMIT %s", (n,))
+        matches = [r[0] for r in cur.fetchall()]
+    return seasons, h2h, matches
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--world-matches", type=int, default=3000)
+    ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--ids", type=int, default=30)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    if shutil.which("wrk") is None:
+        print("wrk is not installed (apt-get install wrk)", file=sys.stderr)
+        return 2
+    try:
+        import fastapi  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError:
+        print("fastapi and uvicorn are not installed (pip install -e '.[bench]')", file=sys.stderr)
+        return 2
+    maintenance = os.environ.get("GOALD_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    with Stack(maintenance, "api") as stack:
+        sim_url = stack.simulator(matches=args.world_matches, seed=3, day_time="18:30")
+        ports = {"mem": stack.goald(sim_url, tag="mem")}
+        deadline = time.monotonic() + 120
+        while requests.get(f"http://127.0.0.1:{ports['mem']}/api/matches/live", timeout=30).json().get("count", 0) < 50:
+            if time.monotonic() > deadline:
+                sys.exit("goald did not ingest the day's live matches within 120 s")
+            time.sleep(1)
+        ports["redis"] = stack.goald(sim_url, tag="redis", GOALD_CACHE_USE_REDIS="true",
+                                     GOALD_CACHE_PREFIX=f"bench{uuid.uuid4().hex[:8]}")
+        ports["nocache"] = stack.goald(sim_url, tag="nocache", GOALD_CACHE_STANDINGS="false", GOALD_CACHE_H2H="false")
+        synced = run_syncs(stack.dsn, sim_url)
+        seasons, h2h, matches = ids(stack.dsn, args.ids)
+        if not seasons or not h2h:
+            sys.exit(f"no standings or h2h to serve after the syncs: {synced}")
+        ports["fastapi"] = 18000 + os.getpid() % 1000
+        stack.spawn([sys.executable, str(Path(__file__).with_name("_fastapi_api.py")), stack.dsn, str(ports["fastapi"])],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=stack.workdir)
+        for _ in range(100):
+            try:
+                if requests.get(f"http://127.0.0.1:{ports['fastapi']}/api/standings/{seasons[0][0]}",
+                                timeout=30).status_code == 200:
+                    break
+            except requests.RequestException:
+                time.sleep(0.2)
+        today = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+        endpoints = {
+            "standings": [f"/api/standings/{s}" for s, _ in seasons],
+            "standings_by_competition": sorted({f"/api/standings/competition/{c}" for _, c in seasons if c}),
+            "h2h": [f"/api/matches/{m}/h2h" for m in h2h],
+            "match": [f"/api/matches/{m}" for m in matches],
+            "live": ["/api/matches/live"],
+            "diary": [f"/api/matches/diary?date={today}"],
+        }
+        for who, port in ports.items():       # every answer is a 200 before anything is timed
+            for name, paths in endpoints.items():
+                r = requests.get(f"http://127.0.0.1:{port}{paths[0]}", timeout=30)
+                if r.status_code != 200:
+                    sys.exit(f"{who} answers {r.status_code} to {paths[0]}: {r.text[:200]}")
+        results = {}
+        for who in SERVERS:                   # a server at a time (see bench/live_endpoint.py on why)
+            for name, paths in endpoints.items():
+                results[(who, name)] = wrk(f"http://127.0.0.1:{ports[who]}", paths, args.seconds, stack.workdir)
+        misses = []
+
+        def check(ok, what):
+            if not ok:
+                misses.append(what)
+        for who in ("mem", "redis"):
+            check(results[(who, "standings")]["p95_ms"] < TARGET_CACHED_STANDINGS_P95_MS,
+                  f"{who}: cached standings p95 < {TARGET_CACHED_STANDINGS_P95_MS:g} ms")
+        for name in ("standings", "h2h"):
+            check(results[("nocache", name)]["p95_ms"] < TARGET_UNCACHED_P95_MS,
+                  f"uncached {name} p95 < {TARGET_UNCACHED_P95_MS:g} ms")
+        for name in endpoints:
+            g, f = results[("mem", name)], results[("fastapi", name)]
+            check(g["p95_ms"] < f["p95_ms"] and g["rps"] > f["rps"], f"goald ahead of FastAPI on {name}")
+        errors = sum(r["errors"] for (who, _), r in results.items() if who != "fastapi")
+        check(errors == 0, "no errors from goald")
+        out = {f"{who}/{name}": r for (who, name), r in results.items()}
+        if args.json:
+            print(json.dumps({"results": out, "synced": synced, "misses": misses, "ok": not misses}, indent=2))
+        else:
+            print(f"public read endpoints, wrk -t2 -c100 -d{args.seconds}s, gzip, cycling {args.ids} ids; "
+                  f"{args.world_matches} simulated matches; syncs: {synced}")
+            print(f"{'endpoint':<26}{'server':<10}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'errors':>8}")
+            for name in endpoints:
+                for who in SERVERS:
+                    r = results[(who, name)]
+                    print(f"{name:<26}{who:<10}{r['rps']:>9}{r['p50_ms']:>9.2f}{r['p95_ms']:>9.2f}{r['p99_ms']:>9.2f}"
+                          f"{r['errors']:>8}")
+            print(f"targets: cached standings p95 < {TARGET_CACHED_STANDINGS_P95_MS:g} ms (seed: 200 ms); uncached "
+                  f"standings and h2h p95 < {TARGET_UNCACHED_P95_MS:g} ms (seed h2h: 300 ms); goald (mem) ahead of "
+                  f"FastAPI on p95 and req/s on every endpoint")
+            print("OK" if not misses else "TARGET MISSED: " + "; ".join(misses))
+        return 0 if not misses else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
