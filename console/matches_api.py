@@ -226,7 +226,7 @@ class SharedBodies:
             version, started = self.changes.version, self.clock()
             body = build()
             gevent.sleep(0)                  # let the requests served the previous body go first
-            fresh = _Body(version, started, body, '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"')
+            fresh = _Body(version, started, body, etag_of(body))
             if len(body) >= GZIP_MIN_BYTES:
                 gevent.sleep(0)
                 fresh.gzipped()              # inside the flight: no request pays for it
@@ -269,6 +269,20 @@ class Fragments:
                                                              b"," + head if head else b"")
 
 
+def read_with(pool: Pool, fn, *args):
+    """`fn(conn, *args)` on a pooled connection, in a read-only transaction rolled back after it
+    (the request's greenlet; PoolTimeout / DatabaseUnavailable propagate: the caller's 503)."""
+    with pool.connection(timeout_s=5.0) as conn:
+        try:
+            return fn(conn, *args)
+        finally:
+            conn.rollback()
+
+
+def etag_of(body: bytes) -> str:
+    return '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+
+
 def install(app: "ConsoleApp", pool: Pool, changes: Changes, max_age_s: float = 1.0, share_details: bool = True,
             details_max_age_s: float = 1.0) -> SharedBodies:
     """Route the three endpoints as direct routes of `app`, a ConsoleApp (console/app.py). With
@@ -279,11 +293,7 @@ def install(app: "ConsoleApp", pool: Pool, changes: Changes, max_age_s: float = 
     fragments = Fragments()
 
     def query(fn, *args):
-        with pool.connection(timeout_s=5.0) as conn:
-            try:
-                return fn(conn, *args)
-            finally:
-                conn.rollback()
+        return read_with(pool, fn, *args)
 
     def serve(environ: dict, key: tuple, build: Callable[[], bytes], shared_in: SharedBodies | None = bodies) -> Reply:
         try:
@@ -351,7 +361,7 @@ class _NotFound(Exception):
 
 def _unshared(build: Callable[[], bytes]) -> _Body:
     body = build()
-    return _Body(0, 0.0, body, '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"')
+    return _Body(0, 0.0, body, etag_of(body))
 
 
 def _accepts_gzip(header: str | None) -> bool:

@@ -18,7 +18,6 @@ logged 500. The shapes are the msgspec Structs below (the OpenAPI document is ge
 from __future__ import annotations
 
 import gzip
-import hashlib
 import re
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, Callable
@@ -28,7 +27,8 @@ import msgspec
 from goald.cache.cache import Cache, CacheBuildAborted, CacheWaitTimeout
 from goald.console import envelope
 from goald.console.envelope import Reply
-from goald.console.matches_api import GZIP_LEVEL, GZIP_MIN_BYTES, Named, _accepts_gzip, _matches_etag
+from goald.console.matches_api import (GZIP_LEVEL, GZIP_MIN_BYTES, Named, _accepts_gzip, _matches_etag, etag_of,
+                                       read_with)
 from goald.db.pool import DatabaseUnavailable, Pool, PoolTimeout
 from goald.match import tables_store
 from goald.match.state import STATUS_NAMES
@@ -223,13 +223,6 @@ def install(app: "ConsoleApp", pool: Pool, cache: Cache) -> _Gzipped:
     """Route the three endpoints as direct routes of `app` (console/app.py ConsoleApp)."""
     gzipped = _Gzipped()
 
-    def query(fn, *args):
-        with pool.connection(timeout_s=5.0) as conn:
-            try:
-                return fn(conn, *args)
-            finally:
-                conn.rollback()
-
     def serve(environ: dict, kind: str, scope: str, build: Callable[[], bytes]) -> Reply:
         try:
             got = cache.get_or_build(kind, scope, {}, build)
@@ -240,7 +233,7 @@ def install(app: "ConsoleApp", pool: Pool, cache: Cache) -> _Gzipped:
         except _NotFound as e:
             return envelope.error_reply("not_found", str(e), 404)
         stored = got.body
-        etag = 'W/"' + hashlib.blake2b(stored, digest_size=12).hexdigest() + '"'
+        etag = "W/" + etag_of(stored)
         headers = [("ETag", etag), ("Cache-Control", f"public, max-age={MAX_AGE_S[kind]}"),
                    ("Vary", "Accept-Encoding"), ("Content-Type", "application/json"),
                    ("X-Cache", "HIT" if got.from_cache else "MISS")]
@@ -251,42 +244,25 @@ def install(app: "ConsoleApp", pool: Pool, cache: Cache) -> _Gzipped:
             return Reply(200, gzipped.get(etag, got.from_cache, body), headers + [("Content-Encoding", "gzip")])
         return Reply(200, body, headers)
 
-    def bad_id(what: str) -> Reply:
-        return envelope.error_reply("bad_request", f"a {what} id is 1-64 characters of A-Z a-z 0-9 . _ -", 400,
-                                    parameter="id")
+    def route(kind: str, what: str, scope_prefix: str, fetch, encode) -> Callable[[dict, str], Reply]:
+        """The handler of one endpoint: `fetch(conn, id)` (None: 404), `encode(row)` its answer."""
+        def handler(environ: dict, ident: str) -> Reply:
+            if not ID_PATTERN.fullmatch(ident):
+                return envelope.error_reply("bad_request", f"a {what} id is 1-64 characters of A-Z a-z 0-9 . _ -",
+                                            400, parameter="id")
 
-    def season(environ: dict, season_id: str) -> Reply:
-        if not ID_PATTERN.fullmatch(season_id):
-            return bad_id("season")
+            def build() -> bytes:
+                r = read_with(pool, fetch, ident)
+                if r is None:
+                    raise _NotFound(f"no {'match' if kind == 'h2h' else 'standings for ' + what} {ident}")
+                return _ENCODER.encode(encode(r))
+            return serve(environ, kind, scope_prefix + ident, build)
+        return handler
 
-        def build() -> bytes:
-            r = query(tables_store.standings, season_id)
-            if r is None:
-                raise _NotFound(f"no standings for season {season_id}")
-            return _ENCODER.encode(standings_out(r))
-        return serve(environ, "standings", season_id, build)
-
-    def competition(environ: dict, competition_id: str) -> Reply:
-        if not ID_PATTERN.fullmatch(competition_id):
-            return bad_id("competition")
-
-        def build() -> bytes:
-            r = query(tables_store.competition_standings, competition_id)
-            if r is None:
-                raise _NotFound(f"no standings for competition {competition_id}")
-            return _ENCODER.encode(standings_out(r))
-        return serve(environ, "standings", f"competition-{competition_id}", build)
-
-    def h2h(environ: dict, match_id: str) -> Reply:
-        if not ID_PATTERN.fullmatch(match_id):
-            return bad_id("match")
-
-        def build() -> bytes:
-            r = query(tables_store.h2h, match_id)
-            if r is None:
-                raise _NotFound(f"no match {match_id}")
-            return _ENCODER.encode(h2h_out(r))
-        return serve(environ, "h2h", match_id, build)
+    season = route("standings", "season", "", lambda conn, i: tables_store.standings(conn, i), standings_out)
+    competition = route("standings", "competition", "competition-",
+                        lambda conn, i: tables_store.competition_standings(conn, i), standings_out)
+    h2h = route("h2h", "match", "", lambda conn, i: tables_store.h2h(conn, i), h2h_out)
 
     app.direct_under("/api/standings/competition/", competition)
     app.direct_under("/api/standings/", season)
