@@ -254,7 +254,7 @@ def make_app(ctx: AppContext) -> ConsoleApp:
     if ctx.cache is not None:
         from goald.console import tables_api
 
-        app.config["goald.table_gzip"] = tables_api.install(app, ctx.pool, ctx.cache)
+        app.config["goald.table_answers"] = tables_api.install(app, ctx.pool, ctx.cache)
     return app
 
 

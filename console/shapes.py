@@ -36,7 +36,9 @@ class HealthOut(msgspec.Struct):
     node: str
     uptime_s: float
     database: DatabaseHealth
-    cluster: dict[str, Any] | None      # node, leading, since, changes (several nodes on one database)
+    # node, leading, since, changes; feed: the change feed's sent / received counts, invalidations
+    # sent / received, connected (several nodes on one database: goald/db/cluster.py)
+    cluster: dict[str, Any] | None
 
 
 class Check(msgspec.Struct):

@@ -8,7 +8,8 @@ data comes from the standings and h2h syncs (actors/jobs/tables.py).
 cache holds the encoded body; every answer says whether it came from the cache (`fromCache`, the
 last field, written as `false` in the stored body and turned to `true` on the way out) and carries
 the same weak ETag for both (the data are the same). `If-None-Match` → 304; a client that accepts
-gzip gets the body compressed once per body and node (`_Gzipped`), not per request.
+gzip gets the body compressed once per body and node, not per request: the ETag and the four
+variants of a body (fromCache false / true, plain / gzip) are made once (`_Answers`).
 
 Handlers run in the request's greenlet (gevent.pywsgi), as direct routes of the ConsoleApp
 (console/app.py; Bottle serves their HEAD). Bad parameters → 400, unknown season or match → 404,
@@ -195,23 +196,59 @@ def h2h_out(r: dict) -> H2HOut:
 _ENCODER = msgspec.json.Encoder()
 
 
-class _Gzipped:
-    """Compressed bodies by (ETag, fromCache), bounded: each body is compressed once per node."""
+class _Variants:
+    """One stored body's four answers (fromCache false / true, plain / gzip) and its ETag, each
+    made once: a hit costs a dictionary lookup and a comparison of the body, no hash, no copy."""
+
+    __slots__ = ("stored", "etag", "_plain", "_gzip")
+
+    def __init__(self, stored: bytes) -> None:
+        self.stored = stored
+        self.etag = "W/" + etag_of(stored)
+        self._plain = {False: stored, True: stored[:-len(FALSE_TAIL)] + TRUE_TAIL}
+        self._gzip: dict[bool, bytes] = {}
+
+    def plain(self, from_cache: bool) -> bytes:
+        return self._plain[from_cache]
+
+    def gzipped(self, from_cache: bool) -> tuple[bytes, bool]:
+        """(the compressed body, whether this call compressed it)."""
+        z = self._gzip.get(from_cache)
+        if z is not None:
+            return z, False
+        z = self._gzip[from_cache] = gzip.compress(self._plain[from_cache], GZIP_LEVEL, mtime=0)
+        return z, True
+
+
+class _Answers:
+    """Each cache key's answer variants (`_Variants`), for the body the cache holds now, bounded
+    (least recently used first out). A body that changed (a rebuild, another node's write to
+    Redis) is recognised by comparing bytes (a memcmp of a few KB), so its variants are remade;
+    the cache stays the one source of what is current."""
 
     MAX = 2_000
 
     def __init__(self) -> None:
-        self._by_key: OrderedDict[tuple[str, bool], bytes] = OrderedDict()
-        self.compressed = 0
+        self._by_key: OrderedDict[tuple[str, str], _Variants] = OrderedDict()
+        self.prepared = 0                # bodies whose variants were made
+        self.compressed = 0              # gzip compressions (at most two per body)
 
-    def get(self, etag: str, from_cache: bool, body: bytes) -> bytes:
-        key = (etag, from_cache)
-        z = self._by_key.get(key)
-        if z is None:
-            z = self._by_key[key] = gzip.compress(body, GZIP_LEVEL, mtime=0)
-            self.compressed += 1
-            if len(self._by_key) > self.MAX:
-                self._by_key.popitem(last=False)
+    def get(self, kind: str, scope: str, stored: bytes) -> _Variants:
+        key = (kind, scope)
+        v = self._by_key.get(key)
+        if v is not None and (v.stored is stored or v.stored == stored):
+            self._by_key.move_to_end(key)
+            return v
+        v = self._by_key[key] = _Variants(stored)
+        self._by_key.move_to_end(key)
+        self.prepared += 1
+        if len(self._by_key) > self.MAX:
+            self._by_key.popitem(last=False)
+        return v
+
+    def gzipped(self, v: _Variants, from_cache: bool) -> bytes:
+        z, made = v.gzipped(from_cache)
+        self.compressed += made
         return z
 
 
@@ -219,9 +256,9 @@ class _NotFound(Exception):
     pass
 
 
-def install(app: "ConsoleApp", pool: Pool, cache: Cache) -> _Gzipped:
+def install(app: "ConsoleApp", pool: Pool, cache: Cache) -> _Answers:
     """Route the three endpoints as direct routes of `app` (console/app.py ConsoleApp)."""
-    gzipped = _Gzipped()
+    answers = _Answers()
 
     def serve(environ: dict, kind: str, scope: str, build: Callable[[], bytes]) -> Reply:
         try:
@@ -232,16 +269,15 @@ def install(app: "ConsoleApp", pool: Pool, cache: Cache) -> _Gzipped:
             return envelope.error_reply("busy", str(e), 503)
         except _NotFound as e:
             return envelope.error_reply("not_found", str(e), 404)
-        stored = got.body
-        etag = "W/" + etag_of(stored)
-        headers = [("ETag", etag), ("Cache-Control", f"public, max-age={MAX_AGE_S[kind]}"),
+        v = answers.get(kind, scope, got.body)
+        headers = [("ETag", v.etag), ("Cache-Control", f"public, max-age={MAX_AGE_S[kind]}"),
                    ("Vary", "Accept-Encoding"), ("Content-Type", "application/json"),
                    ("X-Cache", "HIT" if got.from_cache else "MISS")]
-        if _matches_etag(environ.get("HTTP_IF_NONE_MATCH"), etag[2:]):
+        if _matches_etag(environ.get("HTTP_IF_NONE_MATCH"), v.etag[2:]):
             return Reply(304, b"", headers)
-        body = stored[:-len(FALSE_TAIL)] + TRUE_TAIL if got.from_cache else stored
+        body = v.plain(got.from_cache)
         if len(body) >= GZIP_MIN_BYTES and _accepts_gzip(environ.get("HTTP_ACCEPT_ENCODING")):
-            return Reply(200, gzipped.get(etag, got.from_cache, body), headers + [("Content-Encoding", "gzip")])
+            return Reply(200, answers.gzipped(v, got.from_cache), headers + [("Content-Encoding", "gzip")])
         return Reply(200, body, headers)
 
     def route(kind: str, what: str, scope_prefix: str, fetch, encode) -> Callable[[dict, str], Reply]:
@@ -267,4 +303,4 @@ def install(app: "ConsoleApp", pool: Pool, cache: Cache) -> _Gzipped:
     app.direct_under("/api/standings/competition/", competition)
     app.direct_under("/api/standings/", season)
     app.direct_under("/api/matches/", h2h, suffix="/h2h")
-    return gzipped
+    return answers

@@ -105,6 +105,7 @@ class _Daemon:
         self.provider = None
         self.demo_feed = None
         self.leadership: Leadership | None = None
+        self.feed: ChangeFeed | None = None
 
     def run(self, migrate: bool) -> int:
         try:
@@ -187,7 +188,7 @@ class _Daemon:
                                         stale_counts=metrics.stale_counts_from(db.pool))
         app = make_app(AppContext(pool=db.pool, node=self.node, database=db.where, embedded=db.embedded is not None,
                                   actors=self._describe_tree, provider=self.provider.describe, changes=changes,
-                                  cluster=lambda: self.leadership.describe() if self.leadership else None,
+                                  cluster=self._describe_cluster,
                                   cache=cache, cors_origins=parse_origins(cfg["console.cors_origins"]),
                                   metrics=exposition))
         listener, self.listener = self.listener, None
@@ -196,7 +197,7 @@ class _Daemon:
         self.leadership = Leadership(db.dsn, self.node, connect_timeout_s=cfg["database.connect_timeout_s"],
                                      on_lost=pipeline.stand_down)
         self.rt.leader = self.leadership.ensure
-        feed = ChangeFeed(db.dsn, self.node, lambda: changes.bump(publish=False),
+        feed = self.feed = ChangeFeed(db.dsn, self.node, lambda: changes.bump(publish=False),
                           connect_timeout_s=cfg["database.connect_timeout_s"],
                           on_peer_invalidate=lambda kind, scope: _peer_invalidated(cache, kind, scope))
         changes.listeners.append(feed.changed)
@@ -264,6 +265,12 @@ class _Daemon:
 
     def _describe_tree(self) -> dict:
         return self.tree.describe()
+
+    def _describe_cluster(self) -> dict | None:
+        """`/api/health`'s cluster part (a request's greenlet): leadership and the change feed."""
+        if self.leadership is None:
+            return None
+        return {**self.leadership.describe(), "feed": self.feed.describe() if self.feed is not None else None}
 
     # --- running ------------------------------------------------------------------------------
 

@@ -7,7 +7,10 @@ test enables the ones it needs with GOALD_JOB_<NAME>_ENABLED=true.
 - test_sleep: every GOALD_TEST_SLEEP_EVERY_S seconds (default 20), sleeps GOALD_TEST_SLEEP_S
   (default 5) seconds and then increments test_counter.n;
 - test_stubborn: every 20 s (+1), sleeps for an hour and swallows every exception, cancellation and
-  kill included: the worst a job can do to a stop.
+  kill included: the worst a job can do to a stop;
+- test_bump_standings: every second, for each season a test queued in test_bump (created by the
+  test), adds a point to its standing rows and invalidates its cached answer, as standings_sync
+  does when a table changed.
 """
 import os
 import time
@@ -43,6 +46,17 @@ def stubborn(ctx) -> None:
             pass
 
 
+def bump_standings(ctx) -> int:
+    with ctx.connection() as conn, conn.cursor() as cur:
+        cur.execute("DELETE FROM test_bump RETURNING season_id")
+        seasons = [r[0] for r in cur.fetchall()]
+        cur.execute("UPDATE standing_rows SET points = points + 1 WHERE season_id = ANY(%s)", (seasons,))
+        conn.commit()
+    for season in seasons:
+        ctx.cache.invalidate("standings", season)
+    return len(seasons)
+
+
 JOBS = [
     JobSpec("test_count", count, Schedule(every_s=int(os.environ.get("GOALD_TEST_COUNT_EVERY_S", "1"))),
             timeout_s=5, enabled=False, description="test: increment test_counter"),
@@ -51,4 +65,6 @@ JOBS = [
             timeout_s=60, enabled=False, description="test: sleep, then increment test_counter"),
     JobSpec("test_stubborn", stubborn, Schedule(every_s=20, offset_s=1), timeout_s=7200, enabled=False,
             description="test: ignore every cancellation"),
+    JobSpec("test_bump_standings", bump_standings, Schedule(every_s=1), timeout_s=5, enabled=False,
+            description="test: change queued standings and invalidate their cached answers"),
 ]

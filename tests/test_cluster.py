@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 import gevent
 import psycopg2
@@ -16,6 +17,10 @@ import pytest
 
 from goald.db.cluster import ChangeFeed, Leadership
 from daemon_support import Goald
+
+TESTS_DIR = str(Path(__file__).parent)
+SPLIT = json.dumps({"position": 1, "points": 5, "played": 2, "won": 1, "drawn": 1, "lost": 0, "goals_for": 3,
+                    "goals_against": 1, "goal_diff": 2})
 
 def leadership(dsn, node, **kw):
     return Leadership(dsn, node, check_every_s=0.0, **kw)
@@ -196,6 +201,47 @@ def test_two_nodes_poll_once_per_occurrence_answer_alike_and_the_survivor_takes_
         gaps = [b[0] - a[0] for a, b in zip(after, after[1:])]
         assert after and max(gaps) <= 4, (gaps, after)
         assert get(ports[nodes.index(survivor)], "/api/matches/live")["count"] > 0
+    finally:
+        for n in nodes:
+            n.cleanup()
+
+
+def standings_answer(port, season):
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/standings/{season}", timeout=10) as r:
+        doc = json.loads(r.read())
+        return doc["tables"][0]["rows"][0]["points"], r.headers["X-Cache"]
+
+
+def test_a_standings_change_made_on_one_node_reaches_the_other_nodes_memory_cache_at_once(db_dsn, simulator,
+                                                                                          tmp_path):
+    season = "cluster-season"
+    with psycopg2.connect(db_dsn) as c, c.cursor() as cur:
+        cur.execute("CREATE TABLE test_bump (season_id text)")
+        cur.execute("INSERT INTO standings (season_id, source, content_hash) VALUES (%s, 'season', 'x')", (season,))
+        cur.execute("INSERT INTO standing_rows (season_id, table_id, team_id, position, points, played, won, drawn, "
+                    "lost, goals_for, goals_against, goal_diff, home, away) VALUES (%s, 't1', 'team1', 1, 10, 5, 3, "
+                    "1, 1, 7, 3, 4, %s, %s)", (season, SPLIT, SPLIT))
+    env = {"GOALD_DATABASE_URL": db_dsn, "GOALD_PROVIDER_BASE_URL": simulator, "GOALD_PROVIDER_USER": "demo",
+           "GOALD_PROVIDER_SECRET": "demo", "GOALD_JOBS_MODULES": "jobs_for_tests", "PYTHONPATH": TESTS_DIR,
+           "GOALD_JOB_TEST_BUMP_STANDINGS_ENABLED": "true",
+           "GOALD_CACHE_STANDINGS_TTL_S": "3600"}       # only an invalidation can drop an entry in this test
+    nodes = [Goald(tmp_path, f"c{i}", GOALD_NODE_NAME=f"c{i}", **env) for i in (1, 2)]
+    try:
+        ports = [n.wait_ready() for n in nodes]
+        for p in ports:
+            standings_answer(p, season)
+            assert standings_answer(p, season) == (10, "HIT")      # cached in each node's memory
+        for expected in (11, 12):                     # twice: whichever node runs the job, both see it
+            with psycopg2.connect(db_dsn) as c, c.cursor() as cur:
+                cur.execute("INSERT INTO test_bump VALUES (%s)", (season,))
+            deadline = time.monotonic() + 10
+            while [standings_answer(p, season)[0] for p in ports] != [expected] * 2 and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert [standings_answer(p, season) for p in ports] == [(expected, "HIT")] * 2
+        # The nodes that did not run a bump learnt of it from the change feed, not from a TTL.
+        feeds = [get(p, "/api/health")["cluster"]["feed"] for p in ports]
+        assert sum(f["invalidations_sent"] for f in feeds) >= 2 and sum(f["invalidations_received"] for f in feeds) >= 2
+        assert all(f["connected"] for f in feeds), feeds
     finally:
         for n in nodes:
             n.cleanup()

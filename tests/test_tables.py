@@ -178,22 +178,40 @@ def test_a_match_whose_h2h_is_not_synced_yet_answers_available_false(evening):
     assert status == 200 and doc["available"] is False and doc["vs"] == [] and doc["fetched_at"] is None
 
 
-def test_etag_answers_304_and_gzip_is_compressed_once_per_body(evening):
-    h = evening
+def first_standings_answer(h):
+    """Sync the standings, then read the first season's once (a miss): (season id, ETag)."""
     h.run_job(jobs.standings_sync)
     sid = sql(h.dsn, "SELECT season_id FROM standings ORDER BY season_id LIMIT 1")[0][0]
-    status, headers, body = h.get(f"/api/standings/{sid}")
-    etag = headers["etag"]
-    assert status == 200 and etag.startswith('W/"') and headers["x-cache"] == "MISS"
+    status, headers, _ = h.get(f"/api/standings/{sid}")
+    assert status == 200 and headers["etag"].startswith('W/"') and headers["x-cache"] == "MISS"
+    return sid, headers["etag"]
+
+
+def test_etag_answers_304_and_a_body_is_hashed_and_compressed_once_not_per_request(evening):
+    h = evening
+    sid, etag = first_standings_answer(h)
     status, headers, body304 = h.get(f"/api/standings/{sid}", {"If-None-Match": etag})
-    assert status == 304 and body304 == b""
-    gz = h.app.config["goald.table_gzip"]
-    before = gz.compressed
+    assert status == 304 and body304 == b"" and headers["etag"] == etag
+    answers = h.app.config["goald.table_answers"]
+    prepared, compressed = answers.prepared, answers.compressed
     for _ in range(3):
         status, headers, zbody = h.get(f"/api/standings/{sid}", {"Accept-Encoding": "gzip"})
-        assert status == 200 and headers["content-encoding"] == "gzip"
-        assert msgspec.json.decode(gzip.decompress(zbody))["season_id"] == sid
-    assert gz.compressed - before == 1
+        assert status == 200 and headers["content-encoding"] == "gzip" and headers["etag"] == etag
+        doc = msgspec.json.decode(gzip.decompress(zbody))
+        assert doc["season_id"] == sid and doc["fromCache"] is True
+    assert answers.prepared == prepared and answers.compressed - compressed == 1
+
+
+def test_a_body_the_cache_replaced_gets_a_new_etag_and_new_variants(evening):
+    h = evening
+    sid, first = first_standings_answer(h)
+    sql(h.dsn, "UPDATE standing_rows SET points = points + 1 WHERE season_id = %s", (sid,))
+    h.cache.invalidate("standings", sid)
+    status, headers, body = h.get(f"/api/standings/{sid}")
+    assert status == 200 and headers["etag"] != first and headers["x-cache"] == "MISS"
+    assert msgspec.json.decode(body)["fromCache"] is False
+    status, headers, _ = h.get(f"/api/standings/{sid}", {"If-None-Match": first})
+    assert status == 200                                 # the old ETag no longer matches
 
 
 @pytest.mark.parametrize("path_of", [
