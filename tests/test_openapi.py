@@ -121,6 +121,7 @@ parameters = {{ id = "{mid}" }}
                                          "--no-color"],
                          capture_output=True, text=True, timeout=600, cwd=tmp_path)
     report = out.stdout + out.stderr
+    print(report)                         # shown with -s or -rP: the run's summary for a closing note
     assert out.returncode == 0, report
     assert "No issues found" in report and "Tested: 1" in report, report
 
