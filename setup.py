@@ -74,6 +74,9 @@ setup(
         # GET /metrics (goald/metrics.py): the Prometheus exposition format and its parser are this
         # library's, the standard ones; goald does not hand-write the format.
         "prometheus_client>=0.17",
+        # The console's session cookies (console/auth.py): signed, timestamped JSON, no pickle
+        # (Bottle's own signed cookies pickle), from the Pallets project.
+        "itsdangerous>=2.1",
     ],
     extras_require={
         # import-linter: .ci/run checks the layer contracts in .importlinter (docs/ARCHITECTURE.md).

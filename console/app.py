@@ -56,6 +56,10 @@ class AppContext:
     # What GET /metrics serves (goald/metrics.py Exposition; the daemon's has every source). None:
     # one over what this context has (pool, provider, cache).
     metrics: Any = None
+    # The operator console (/admin/...): console/auth.py Auth and what it may ask of the daemon
+    # (goald/console_ops.py DaemonOps). Without both, /admin is not routed.
+    auth: Any = None
+    ops: Any = None
 
 
 class ConsoleApp(bottle.Bottle):
@@ -255,6 +259,10 @@ def make_app(ctx: AppContext) -> ConsoleApp:
         from goald.console import tables_api
 
         app.config["goald.table_answers"] = tables_api.install(app, ctx.pool, ctx.cache)
+    if ctx.auth is not None and ctx.ops is not None:
+        from goald.console import admin
+
+        admin.install(app, pool=ctx.pool, node=ctx.node, auth=ctx.auth, ops=ctx.ops)
     return app
 
 

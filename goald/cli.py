@@ -73,9 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
     kpi.add_argument("--until", metavar="T", help="end of the window, excluded (default: now)")
     kpi.add_argument("--json", action="store_true", help="machine-readable output")
 
-    from goald import cli_audit, cli_jobs, cli_simulate
+    from goald import cli_audit, cli_jobs, cli_operator, cli_simulate
     cli_audit.add_parser(sub, common, COMMANDS_HELP)
     cli_jobs.add_parser(sub, common, COMMANDS_HELP)
+    cli_operator.add_parser(sub, common, COMMANDS_HELP)
     cli_simulate.add_parser(sub, common, COMMANDS_HELP)
     return p
 
@@ -90,6 +91,7 @@ def main(argv: list[str]) -> int:
         "run": cmd_run, "migrate": cmd_migrate, "validate-migrations": cmd_validate,
         "config": cmd_config, "version": cmd_version, "check-db-capacity": cmd_capacity,
         "kpi": cmd_kpi, "jobs": cmd_jobs, "simulate": cmd_simulate, "audit": cmd_audit,
+        "operator": cmd_operator,
     }[args.command]
     try:
         return handler(args)
@@ -144,6 +146,12 @@ def cmd_jobs(args) -> int:
     from goald import cli_jobs
 
     return cli_jobs.cmd_jobs(args, _open_database, fail)
+
+
+def cmd_operator(args) -> int:
+    from goald import cli_operator
+
+    return cli_operator.cmd_operator(args, _open_database, fail)
 
 
 def cmd_audit(args) -> int:

@@ -55,11 +55,7 @@ def cmd_jobs(args, open_database, fail) -> int:
                     return _list(args, cfg, specs, flags)
                 return _set(args, conn, cfg, specs, db, fail)
         except Exception as e:  # psycopg2 errors: missing table, connection lost
-            if "flags" in str(e) and "does not exist" in str(e):
-                fail("jobs", "the flags table does not exist yet: run `goald migrate` (or start `goald run` once)")
-            else:
-                fail("jobs", f"database error: {str(e).strip().splitlines()[0]}")
-            return exitcodes.DATABASE
+            return database_failure(fail, "jobs", "flags", e)
     finally:
         db.close()
 
@@ -148,6 +144,16 @@ def _set(args, conn, cfg, specs, db, fail) -> int:
         print(f"{name}: {'on' if change.old else 'off'} -> {word} (a running goald applies it within "
               f"{cfg['jobs.flag_poll_s']:g}s)")
     return exitcodes.OK
+
+
+def database_failure(fail, command: str, table: str, e: Exception) -> int:
+    """A one-shot command's database error, in one line (a table missing: the schema is not
+    migrated yet); returns the exit code."""
+    if table in str(e) and "does not exist" in str(e):
+        fail(command, f"the {table} table does not exist yet: run `goald migrate` (or start `goald run` once)")
+    else:
+        fail(command, f"database error: {str(e).strip().splitlines()[0]}")
+    return exitcodes.DATABASE
 
 
 def _who() -> str:

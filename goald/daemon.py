@@ -25,7 +25,7 @@ import gevent
 import gevent.event
 import pykka
 
-from goald import __version__, config as config_mod, exitcodes, flags as flagnames, logs, metrics
+from goald import __version__, config as config_mod, exitcodes, flags as flagnames, logs, metrics, operators
 from goald.actors import catalog, ledger
 from goald.actors.clock import Replan
 from goald.actors.jobs import ingest
@@ -40,6 +40,8 @@ from goald.db.database import Database, node_name
 from goald.db.pool import DatabaseUnavailable
 from goald.cache.cache import from_config as cache_from_config
 from goald.console.cors import parse_origins
+from goald.console.auth import Auth
+from goald.console_ops import DaemonOps
 from goald.db.cluster import ChangeFeed, Leadership
 from goald.match.changes import Changes
 from goald.migrations.runner import MigrationError, migrate as apply_migrations
@@ -169,6 +171,20 @@ class _Daemon:
         except Exception as e:
             logs.event("ERROR", "database.unavailable", f"Database unavailable: cannot read flags or ledger: {e}")
             return exitcodes.DATABASE
+        try:
+            with db.pool.connection() as conn:
+                password = operators.ensure_operator(conn, node=self.node)
+        except Exception as e:
+            logs.event("ERROR", "database.unavailable", f"Database unavailable: cannot read the operators: {e}")
+            return exitcodes.DATABASE
+        if password is not None:
+            # Shown once, on standard output (the journal under systemd); only its hash is stored.
+            print(f"goald: no console operator existed, so one was made: name {operators.BOOTSTRAP_NAME}, "
+                  f"password {password} (shown only now; change it with `goald operator passwd "
+                  f"{operators.BOOTSTRAP_NAME}`)", flush=True)
+            logs.event("WARNING", "console.operator_created", f"No console operator existed: made "
+                       f"{operators.BOOTSTRAP_NAME} with a random password, printed once on standard output",
+                       operator=operators.BOOTSTRAP_NAME)
         for job, at, owner in rescued:
             logs.event("WARNING", "job.orphan_rescued", f"Job interrupted: {job} ({at.isoformat()}) on {owner}: "
                        f"no heartbeat", job=job, node=owner, scheduled_at=at.isoformat())
@@ -190,7 +206,11 @@ class _Daemon:
                                   actors=self._describe_tree, provider=self.provider.describe, changes=changes,
                                   cluster=self._describe_cluster,
                                   cache=cache, cors_origins=parse_origins(cfg["console.cors_origins"]),
-                                  metrics=exposition))
+                                  metrics=exposition,
+                                  auth=Auth(db.pool, self.node, lifetime_s=cfg["console.session_lifetime_s"],
+                                            free_failures=cfg["console.login_free_failures"],
+                                            secure_cookies=cfg["console.secure_cookies"]),
+                                  ops=DaemonOps(self.rt, lambda name: self.tree.jobs_directory.get(name))))
         listener, self.listener = self.listener, None
         # Several nodes on one database: one leads the match pipeline, the others serve its data
         # (goald/db/cluster.py); a single node leads from its first ingest occurrence on.

@@ -173,6 +173,24 @@ SETTINGS: tuple[Setting, ...] = (
         "(browsers then keep other origins out).",
     ),
     Setting(
+        "console.session_lifetime_s", float, 43200.0,
+        "An operator's console login lasts this long (then they log in again); logging out, a new "
+        "password or removing the operator ends it sooner, on every node.",
+        minimum=300, maximum=30 * 86400, unit="s",
+    ),
+    Setting(
+        "console.login_free_failures", int, 5,
+        "Failed console logins allowed per client address and per operator name within 15 minutes; "
+        "each one after that must wait twice as long as the last (1 s, 2 s, 4 s ... up to 15 minutes).",
+        minimum=1, maximum=1000,
+    ),
+    Setting(
+        "console.secure_cookies", bool, False,
+        "Mark the console's session cookie Secure (sent over HTTPS only). Turn it on when the console "
+        "is reached through an HTTPS proxy; a request that arrives with X-Forwarded-Proto: https gets "
+        "it regardless.",
+    ),
+    Setting(
         "pool_monitor.interval_s", float, 10.0,
         "Seconds between two samples of the pool (pool_samples row + PoolMonitor log line).",
         minimum=0.5, maximum=3600, unit="s",

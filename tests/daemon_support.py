@@ -52,7 +52,9 @@ class Goald:
     def __init__(self, tmp_path, tag, as_user=None, **env):
         """`as_user`: a directory the test user owns; goald then runs as that user with it as cwd/HOME."""
         self.err_path = tmp_path / f"goald-{tag}.stderr"
+        self.out_path = tmp_path / f"goald-{tag}.stdout"
         self._err = open(self.err_path, "w")
+        self._out = open(self.out_path, "w")
         env = {"GOALD_CONSOLE_PORT": "0", "GOALD_LOG_FORMAT": "json", **env}
         if as_user is not None:
             how = dict(cwd=as_user, env=user_env(as_user, **env), **popen_kwargs())
@@ -61,13 +63,17 @@ class Goald:
             how = dict(cwd=tmp_path, env=goald_env(**env))
             python = sys.executable
         self.proc = subprocess.Popen(
-            [python, "-m", "goald", "run"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._err,
+            [python, "-m", "goald", "run"], stdin=subprocess.DEVNULL, stdout=self._out, stderr=self._err,
             start_new_session=True, **how)  # its own process group, as in a terminal (see stop())
         self.port = None
 
     @property
     def stderr(self):
         return self.err_path.read_text()
+
+    @property
+    def stdout(self):
+        return self.out_path.read_text()
 
     def events(self):
         return json_log_lines(self.stderr)
@@ -105,6 +111,7 @@ class Goald:
             self.proc.kill()
             self.proc.wait(timeout=10)
         self._err.close()
+        self._out.close()
 
 
 @pytest.fixture

@@ -1,0 +1,88 @@
+"""What the operator console may ask of the running daemon (console/admin.py's `ops`).
+
+Part of the composition root: it reads the actor runtime (actors/runtime.py: the catalog, the
+flags as last read, the effective schedules) and tells job actors, so that the console itself
+never imports actors (the import-linter contract). Methods run in a request's greenlet.
+
+- `jobs(now)`: every job of the catalog with its schedule, effective offset, enabled, stagger,
+  next starts and whether it runs only on the match pipeline's leader;
+- `run_now(job)`: a `manual` occurrence told to the job's actor as `Due`, so it goes through the
+  same claim as a scheduled one (the ledger's per-job lock and UNIQUE (job, period_at): one row,
+  one run, whichever node's console asked). Waits up to `RUN_NOW_WAIT_S` for the claim and
+  answers what the claim decided.
+"""
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import gevent
+
+from goald.actors.job_actor import Due
+from goald.actors.ledger import Occurrence
+from goald.actors.runtime import Runtime, Ticket
+from goald.console.admin import RunNowRefused
+
+NEXT_STARTS = 3
+RUN_NOW_WAIT_S = 5.0
+RUN_NOW_GRACE_S = 30.0
+
+
+class DaemonOps:
+    def __init__(self, rt: Runtime, job_ref: Callable[[str], object]):
+        self.rt = rt
+        self.job_ref = job_ref        # name -> the job actor's live ActorRef (the jobs supervisor's directory)
+
+    def job_names(self) -> list[str]:
+        return sorted(self.rt.specs)
+
+    def stagger_enabled(self) -> bool:
+        return self.rt.stagger_enabled()
+
+    def stagger_default(self) -> bool:
+        """What applies while the stagger flag has no row (jobs.stagger_enabled)."""
+        return self.rt.cfg["jobs.stagger_enabled"]
+
+    def jobs(self, now: float) -> list[dict]:
+        rt = self.rt
+        rows = []
+        for name in sorted(rt.specs):
+            spec = rt.specs[name]
+            sched = rt.effective_schedule(name)
+            rows.append({
+                "name": name, "description": spec.description,
+                "schedule": spec.schedule.cron or f"every {spec.schedule.every_s}s",
+                "catalog_offset_s": spec.schedule.offset_s, "offset_s": sched.offset_s,
+                "stagger": rt.job_stagger(name),
+                "staggered": rt.stagger_enabled() and rt.job_stagger(name) and sched.offset_s > 0,
+                "enabled": rt.job_enabled(name), "enabled_default": spec.enabled,
+                "timeout_s": spec.timeout_s, "overlap": spec.overlap, "leader_only": spec.leader_only,
+                "next_starts": [_iso(t) for t in sched.occurrences(now, now + 366 * 86400, limit=NEXT_STARTS)],
+            })
+        return rows
+
+    def run_now(self, job: str) -> dict:
+        """Ask the job's actor for a manual run; returns {"state", "reason", "period_at"} once the
+        claim decided (state `claimed`: the ledger has the row) or the wait ran out (`pending`)."""
+        spec = self.rt.specs.get(job)
+        if spec is None:
+            raise RunNowRefused(f"no job named {job}")
+        if self.rt.shutdown.warm.is_set():
+            raise RunNowRefused("goald is stopping")
+        if spec.leader_only and not self.rt.leader():
+            raise RunNowRefused(f"{job} runs only on the node that leads the match pipeline, and this node does "
+                                f"not: ask on the leader's console (/api/health says which node leads)")
+        ref = self.job_ref(job)
+        if ref is None:
+            raise RunNowRefused(f"the actor of {job} is not running right now (restarting); try again")
+        now = time.time()
+        ticket = Ticket(Occurrence(job, now, 0, False, trigger="manual"), deadline=now + RUN_NOW_GRACE_S)
+        ref.tell(Due(ticket))
+        waited = time.monotonic() + RUN_NOW_WAIT_S
+        while ticket.state == "pending" and time.monotonic() < waited:
+            gevent.sleep(0.02)
+        return {"state": ticket.state, "reason": ticket.reason, "period_at": now}
+
+
+def _iso(t: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))

@@ -1,0 +1,277 @@
+"""The operator console's gate and actions (console/admin.py, console/auth.py), in this process:
+the real app on a real listener, real sessions in the database, the real DaemonOps over a real
+Runtime (no job actors here: tests/test_admin_daemon.py runs `run now` in a real goald)."""
+import re
+import time
+from urllib.parse import urlsplit
+
+import itsdangerous
+import psycopg2
+import pytest
+import requests
+
+from goald import config, operators
+from goald.actors.catalog import JobSpec
+from goald.actors.runtime import Runtime
+from goald.actors.schedule import Schedule
+from goald.console.app import AppContext, make_app
+from goald.console.auth import Auth
+from goald.console.server import HttpServer
+from goald.console_ops import DaemonOps
+
+PASSWORD = "correct horse battery"
+SCRIPT = "<script>alert(1)</script>"
+
+
+def noop(ctx):
+    return 0
+
+
+@pytest.fixture
+def console(pool, db_dsn):
+    cfg = config.load(None, {}, search=False)
+    specs = {"tidy": JobSpec("tidy", noop, Schedule(cron="*/5 * * * *", offset_s=5), timeout_s=10,
+                             description=f"tidies up {SCRIPT}"),
+             "count": JobSpec("count", noop, Schedule(every_s=60), timeout_s=10, description="counts")}
+    rt = Runtime(pool=pool, node="t1", cfg=cfg, specs=specs)
+    auth = Auth(pool, "t1", lifetime_s=3600, free_failures=3)
+    app = make_app(AppContext(pool=pool, node="t1", database="test", embedded=False, auth=auth,
+                              ops=DaemonOps(rt, lambda name: None)))
+    with pool.connection() as conn:
+        operators.add(conn, "alice", operators.hash_password(PASSWORD), "admin", by="test", node="t1")
+        operators.add(conn, "rob", operators.hash_password(PASSWORD), "readonly", by="test", node="t1")
+    server = HttpServer(app, "127.0.0.1", 0)
+    server.start()
+    yield f"http://127.0.0.1:{server.port}", auth, db_dsn
+    server.stop()
+
+
+def where(r):
+    """A redirect's target as path?query (Bottle makes Location absolute)."""
+    u = urlsplit(r.headers["Location"])
+    return u.path + ("?" + u.query if u.query else "")
+
+
+def sql(dsn, query, args=()):
+    with psycopg2.connect(dsn) as c, c.cursor() as cur:
+        cur.execute(query, args)
+        return cur.fetchall() if cur.description else None
+
+
+def login(base, name="alice", password=PASSWORD):
+    s = requests.Session()
+    r = s.post(base + "/admin/login", data={"name": name, "password": password, "next": "/admin/jobs"},
+               allow_redirects=False, timeout=10)
+    return s, r
+
+
+def csrf_of(session, base, path="/admin/jobs"):
+    html = session.get(base + path, timeout=10).text
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+
+def flag(dsn, name):
+    rows = sql(dsn, "SELECT enabled FROM flags WHERE name = %s", (name,))
+    return rows[0][0] if rows else None
+
+
+@pytest.mark.parametrize("path", ["/admin/jobs", "/admin/audit", "/admin/jobs?q=tidy"])
+def test_an_anonymous_page_request_is_redirected_to_the_login_page_and_comes_back_after(console, path):
+    base, _, _ = console
+    r = requests.get(base + path, allow_redirects=False, timeout=10)
+    assert r.status_code == 303 and where(r).startswith("/admin/login?next=")
+    s = requests.Session()
+    r = s.post(base + "/admin/login", data={"name": "alice", "password": PASSWORD, "next": path},
+               allow_redirects=False, timeout=10)
+    assert r.status_code == 303 and where(r) == path
+
+
+@pytest.mark.parametrize("path", ["/admin/jobs.json", "/admin/audit.json"])
+def test_an_anonymous_json_twin_request_answers_401_in_the_envelope(console, path):
+    base, _, _ = console
+    r = requests.get(base + path, timeout=10)
+    assert r.status_code == 401 and r.json()["ok"] is False and r.json()["error"]["code"] == "unauthorized"
+
+
+@pytest.mark.parametrize("path", ["/admin/jobs/tidy/disable", "/admin/jobs/tidy/run", "/admin/stagger/off",
+                                  "/admin/jobs/tidy/stagger/off"])
+def test_an_anonymous_action_changes_nothing(console, path):
+    base, _, dsn = console
+    r = requests.post(base + path, allow_redirects=False, timeout=10)
+    assert r.status_code == 303 and where(r) == "/admin/login"
+    r = requests.post(base + path, headers={"Accept": "application/json"}, timeout=10)
+    assert r.status_code == 401
+    assert sql(dsn, "SELECT count(*) FROM flags")[0][0] == 0
+    assert sql(dsn, "SELECT count(*) FROM job_runs")[0][0] == 0
+
+
+def test_a_login_sets_an_httponly_samesite_cookie_and_the_jobs_page_lists_the_catalog(console):
+    base, _, dsn = console
+    s, r = login(base)
+    cookie = r.headers["Set-Cookie"]
+    assert r.status_code == 303 and "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/admin" in cookie
+    page = s.get(base + "/admin/jobs", timeout=10)
+    assert page.status_code == 200 and 'id="job-tidy"' in page.text and 'id="job-count"' in page.text
+    doc = s.get(base + "/admin/jobs.json", timeout=10).json()
+    tidy = next(j for j in doc["jobs"] if j["name"] == "tidy")
+    assert doc["ok"] and tidy["enabled"] is True and tidy["offset_s"] == 5 and len(tidy["next_starts"]) == 3
+    assert [r[0] for r in sql(dsn, "SELECT action FROM audit_log WHERE actor = 'alice'")] == ["login"]
+
+
+def test_the_session_cookie_holds_no_pickle_and_a_forged_one_is_refused(console):
+    base, _, _ = console
+    s, _ = login(base)
+    value = s.cookies["goald_session"]
+    assert not value.startswith("!")                  # Bottle's pickled cookies start with "!"
+    forged = requests.get(base + "/admin/jobs.json", cookies={"goald_session": value[:-2] + "xx"}, timeout=10)
+    assert forged.status_code == 401
+    other = itsdangerous.URLSafeTimedSerializer(b"k" * 32, salt="goald.console.session").dumps("some-id")
+    assert requests.get(base + "/admin/jobs.json", cookies={"goald_session": other}, timeout=10).status_code == 401
+    assert s.get(base + "/admin/jobs.json", timeout=10).status_code == 200
+
+
+def test_a_wrong_password_is_refused_and_audited_without_saying_which_part_was_wrong(console):
+    base, _, dsn = console
+    _, r = login(base, password="not the password")
+    _, r2 = login(base, name="nobody", password="not the password")
+    assert r.status_code == 401 and r2.status_code == 401
+    assert "wrong name or password" in r.text and "wrong name or password" in r2.text
+    assert "Set-Cookie" not in r.headers
+    rows = sql(dsn, "SELECT actor, action, reason FROM audit_log WHERE action = 'login_failed' ORDER BY id")
+    assert rows == [("alice", "login_failed", "wrong password"), ("nobody", "login_failed", "unknown operator")]
+
+
+def test_a_post_without_the_csrf_token_is_refused_and_changes_nothing(console):
+    base, _, dsn = console
+    s, _ = login(base)
+    r = s.post(base + "/admin/jobs/tidy/disable", allow_redirects=False, timeout=10)
+    assert r.status_code == 403 and r.json()["error"]["code"] == "csrf"
+    r = s.post(base + "/admin/jobs/tidy/disable", data={"csrf_token": "guess"}, allow_redirects=False, timeout=10)
+    assert r.status_code == 403
+    assert flag(dsn, "job.tidy.enabled") is None
+
+
+def test_a_post_from_another_origin_is_refused_even_with_the_token(console):
+    base, _, dsn = console
+    s, _ = login(base)
+    token = csrf_of(s, base)
+    r = s.post(base + "/admin/jobs/tidy/disable", data={"csrf_token": token},
+               headers={"Origin": "https://evil.example"}, allow_redirects=False, timeout=10)
+    assert r.status_code == 403 and flag(dsn, "job.tidy.enabled") is None
+
+
+def test_an_admin_disables_and_enables_a_job_and_each_change_is_in_the_audit_trail(console):
+    base, _, dsn = console
+    s, _ = login(base)
+    token = csrf_of(s, base)
+    r = s.post(base + "/admin/jobs/tidy/disable", data={"csrf_token": token, "reason": "noisy tonight"},
+               allow_redirects=False, timeout=10)
+    assert r.status_code == 303 and "msg=disabled" in where(r)
+    assert flag(dsn, "job.tidy.enabled") is False
+    page = s.get(base + where(r), timeout=10).text
+    assert "tidy disabled" in page
+    r = s.post(base + "/admin/jobs/tidy/enable", data={"csrf_token": token}, headers={"Accept": "application/json"},
+               timeout=10)
+    assert r.status_code == 200 and r.json()["result"] == "enabled" and flag(dsn, "job.tidy.enabled") is True
+    trail = s.get(base + "/admin/audit.json", timeout=10).json()["entries"]
+    flags = [(e["target"], e["old"], e["new"], e["actor"]) for e in trail if e["action"] == "flag"]
+    # old None: the flag had no row yet (its catalog default applied)
+    assert flags == [("job.tidy.enabled", "false", "true", "alice"), ("job.tidy.enabled", None, "false", "alice")]
+
+
+def test_stagger_goes_off_and_on_through_the_console(console):
+    base, _, dsn = console
+    s, _ = login(base)
+    token = csrf_of(s, base)
+    assert s.post(base + "/admin/stagger/off", data={"csrf_token": token}, timeout=10).status_code == 200
+    assert flag(dsn, "stagger.enabled") is False
+    assert s.post(base + "/admin/jobs/tidy/stagger/off", data={"csrf_token": token}, timeout=10).status_code == 200
+    assert flag(dsn, "job.tidy.stagger") is False
+
+
+def test_a_read_only_operator_may_look_but_every_post_of_theirs_is_refused(console):
+    base, _, dsn = console
+    s, _ = login(base, name="rob")
+    page = s.get(base + "/admin/jobs", timeout=10).text
+    assert 'id="job-tidy"' in page and "Run now" not in page and "Disable" not in page
+    token = csrf_of(s, base)
+    for path in ("/admin/jobs/tidy/disable", "/admin/jobs/tidy/run", "/admin/stagger/off"):
+        r = s.post(base + path, data={"csrf_token": token}, allow_redirects=False, timeout=10)
+        assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden"
+    assert sql(dsn, "SELECT count(*) FROM flags")[0][0] == 0
+
+
+def test_a_job_description_and_an_audit_reason_holding_markup_render_escaped(console):
+    base, _, _ = console
+    s, _ = login(base)
+    token = csrf_of(s, base)
+    s.post(base + "/admin/jobs/count/disable", data={"csrf_token": token, "reason": SCRIPT}, timeout=10)
+    for path in ("/admin/jobs", "/admin/audit"):
+        html = s.get(base + path, timeout=10).text
+        assert SCRIPT not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_a_login_storm_is_slowed_down_and_the_right_password_waits_too(console):
+    base, auth, dsn = console
+    for _ in range(3):                                  # the free failures (console.login_free_failures)
+        assert login(base, password="wrong password")[1].status_code == 401
+    _, r = login(base)                                  # now even the right password must wait
+    assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1 and "too many failed logins" in r.text
+    assert sql(dsn, "SELECT count(*) FROM audit_log WHERE action = 'login_throttled'")[0][0] == 1
+    _, r = login(base, name="rob")                      # another name from the same address waits too
+    assert r.status_code == 429
+    auth.throttle.clock = lambda: time.monotonic() + 2  # the 1-s wait is over: checked again, and let in
+    assert login(base)[1].status_code == 303
+
+
+def test_logging_out_ends_the_session_for_good(console):
+    base, _, _ = console
+    s, _ = login(base)
+    cookie = s.cookies["goald_session"]
+    token = csrf_of(s, base)
+    r = s.post(base + "/admin/logout", data={"csrf_token": token}, allow_redirects=False, timeout=10)
+    assert r.status_code == 303 and "Max-Age=0" in r.headers["Set-Cookie"]
+    again = requests.get(base + "/admin/jobs.json", cookies={"goald_session": cookie}, timeout=10)
+    assert again.status_code == 401
+
+
+def test_a_new_password_ends_the_operators_sessions(console, pool):
+    base, _, _ = console
+    s, _ = login(base)
+    assert s.get(base + "/admin/jobs.json", timeout=10).status_code == 200
+    with pool.connection() as conn:
+        assert operators.set_password(conn, "alice", operators.hash_password("another long one"), by="t",
+                                      node="t1") == 1
+    assert s.get(base + "/admin/jobs.json", timeout=10).status_code == 401
+
+
+def test_the_login_form_never_sends_the_operator_to_another_site_afterwards(console):
+    base, _, _ = console
+    for target in ("//evil.example/x", "https://evil.example", "/api/health", "/admin\\@evil"):
+        r = requests.post(base + "/admin/login", data={"name": "alice", "password": PASSWORD, "next": target},
+                          allow_redirects=False, timeout=10)
+        assert r.status_code == 303 and where(r) == "/admin/jobs"
+
+
+def test_run_now_without_a_job_actor_is_refused_with_a_reason_and_writes_no_row(console):
+    base, _, dsn = console
+    s, _ = login(base)
+    token = csrf_of(s, base)
+    r = s.post(base + "/admin/jobs/tidy/run", data={"csrf_token": token}, timeout=10)
+    assert r.status_code == 409 and "not running right now" in r.json()["error"]["message"]
+    r = s.post(base + "/admin/jobs/nope/run", data={"csrf_token": token}, timeout=10)
+    assert r.status_code == 404
+    assert sql(dsn, "SELECT count(*) FROM job_runs")[0][0] == 0
+
+
+def test_the_audit_page_filters_and_pages(console):
+    base, _, _ = console
+    s, _ = login(base)
+    token = csrf_of(s, base)
+    for verb in ("disable", "enable", "disable"):
+        s.post(base + f"/admin/jobs/count/{verb}", data={"csrf_token": token}, timeout=10)
+        time.sleep(0.01)
+    only_logins = s.get(base + "/admin/audit.json?action=login", timeout=10).json()["entries"]
+    assert [e["action"] for e in only_logins] == ["login"]
+    r = s.get(base + "/admin/audit.json?before=yesterday", timeout=10)
+    assert r.status_code == 400 and r.json()["error"]["code"] == "bad_request"

@@ -1,0 +1,102 @@
+"""The operator console in a real `goald run`: the first start's operator, a disabled job's next
+occurrence, and run now through the job actor's claim (tests/jobs_for_tests.py's jobs)."""
+import re
+import time
+from pathlib import Path
+
+import psycopg2
+import requests
+
+from daemon_support import Goald
+
+TESTS_DIR = str(Path(__file__).parent)
+
+
+def sql(dsn, query, args=()):
+    with psycopg2.connect(dsn) as c, c.cursor() as cur:
+        cur.execute(query, args)
+        return cur.fetchall() if cur.description else None
+
+
+def env(db_dsn, **extra):
+    return {"GOALD_DATABASE_URL": db_dsn, "GOALD_JOBS_MODULES": "jobs_for_tests", "PYTHONPATH": TESTS_DIR,
+            "GOALD_PROVIDER_DEMO_MATCHES": "20", "GOALD_JOB_TEST_COUNT_ENABLED": "true",
+            "GOALD_JOB_TEST_SLEEP_ENABLED": "true", "GOALD_TEST_SLEEP_S": "0", "GOALD_TEST_SLEEP_EVERY_S": "3600",
+            **extra}
+
+
+def printed_password(g):
+    m = re.search(r"name admin, password (\S+) \(shown only now", g.stdout)
+    return m.group(1) if m else None
+
+
+def logged_in(g, password):
+    s = requests.Session()
+    r = s.post(g.url("/admin/login"), data={"name": "admin", "password": password}, timeout=10)
+    assert r.status_code == 200 and r.url.endswith("/admin/jobs"), r.text[:300]
+    token = re.search(r'name="csrf_token" value="([^"]+)"', r.text).group(1)
+    return s, token
+
+
+def wait_for(check, timeout=15):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = check()
+        if got:
+            return got
+        time.sleep(0.2)
+    return check()
+
+
+def test_the_first_start_prints_an_operator_password_once_and_it_logs_in(db_dsn, tmp_path):
+    sql(db_dsn, "CREATE TABLE test_counter (n int)")
+    first = Goald(tmp_path, "first", **env(db_dsn))
+    try:
+        first.wait_ready()
+        password = printed_password(first)
+        assert password and password not in first.stderr      # the log says it was printed, never what
+        assert any(e.get("event") == "console.operator_created" for e in first.events())
+        stored = sql(db_dsn, "SELECT password_hash FROM operators WHERE name = 'admin'")[0][0]
+        assert password not in stored
+        logged_in(first, password)
+    finally:
+        first.cleanup()
+    again = Goald(tmp_path, "again", **env(db_dsn))
+    try:
+        again.wait_ready()
+        assert printed_password(again) is None and "password" not in again.stdout
+    finally:
+        again.cleanup()
+
+
+def test_a_job_disabled_in_the_console_records_skipped_disabled_and_run_now_makes_one_manual_row(db_dsn, tmp_path):
+    sql(db_dsn, "CREATE TABLE test_counter (n int)")
+    sql(db_dsn, "INSERT INTO test_counter VALUES (0)")
+    g = Goald(tmp_path, "console", **env(db_dsn, GOALD_JOBS_FLAG_POLL_S="0.5"))
+    try:
+        g.wait_ready()
+        s, token = logged_in(g, printed_password(g))
+        assert wait_for(lambda: sql(db_dsn, "SELECT count(*) FROM job_runs WHERE job = 'test_count' "
+                                            "AND outcome = 'succeeded'")[0][0] > 0)
+        r = s.post(g.url("/admin/jobs/test_count/disable"), data={"csrf_token": token}, timeout=10)
+        assert r.status_code == 200 and "test_count disabled" in r.text
+        changed_at = time.time()
+        assert wait_for(lambda: sql(db_dsn, "SELECT count(*) FROM job_runs WHERE job = 'test_count' AND outcome = "
+                                            "'skipped_disabled' AND scheduled_at > to_timestamp(%s)",
+                                    (changed_at,))[0][0] > 0)
+        page = s.get(g.url("/admin/jobs.json"), timeout=10).json()
+        assert next(j for j in page["jobs"] if j["name"] == "test_count")["enabled"] is False
+
+        r = s.post(g.url("/admin/jobs/test_sleep/run"), data={"csrf_token": token},
+                   headers={"Accept": "application/json"}, timeout=15)
+        assert r.status_code == 200 and r.json()["state"] == "claimed", r.text
+        rows = wait_for(lambda: sql(db_dsn, "SELECT trigger, outcome FROM job_runs WHERE job = 'test_sleep' "
+                                            "AND outcome <> 'running'"))
+        assert rows == [("manual", "succeeded")]          # one run, and its row says who asked: manual
+        audit = sql(db_dsn, "SELECT actor, action, target FROM audit_log WHERE action = 'run_now'")
+        assert audit == [("admin", "run_now", "test_sleep")]
+        jobs = s.get(g.url("/admin/jobs.json"), timeout=10).json()["jobs"]
+        sleep = next(j for j in jobs if j["name"] == "test_sleep")
+        assert sleep["last_trigger"] == "manual" and sleep["last_outcome"] == "succeeded"
+    finally:
+        g.cleanup()
