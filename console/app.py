@@ -262,7 +262,8 @@ def make_app(ctx: AppContext) -> ConsoleApp:
     if ctx.auth is not None and ctx.ops is not None:
         from goald.console import admin
 
-        admin.install(app, pool=ctx.pool, node=ctx.node, auth=ctx.auth, ops=ctx.ops)
+        app.config["goald.admin"] = admin.install(app, pool=ctx.pool, node=ctx.node, auth=ctx.auth, ops=ctx.ops,
+                                                  actors=ctx.actors, provider=ctx.provider)
     return app
 
 

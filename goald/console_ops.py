@@ -61,6 +61,32 @@ class DaemonOps:
             })
         return rows
 
+    def config(self) -> dict:
+        """The effective settings with their sources (secrets masked), as `goald config --json`."""
+        cfg = self.rt.cfg
+        return {"file": str(cfg.path) if cfg.path else None, "settings": cfg.as_rows(),
+                "warnings": list(cfg.warnings)}
+
+    def timeline(self, now: float) -> dict:
+        """The enabled jobs' start seconds within a minute (effective offsets) and the collisions
+        the start-up check would report (actors/schedule.py), for the stagger timeline."""
+        from goald.actors.schedule import collisions, is_poller
+
+        enabled = self.rt.enabled_schedules()
+        jobs = []
+        for name in sorted(enabled):
+            sched = enabled[name]
+            if is_poller(sched):
+                seconds = sorted({int(t) % 60 for t in sched.occurrences(now, now + 60)})
+            else:
+                seconds = [sched.offset_s % 60]
+            jobs.append({"name": name, "schedule": sched.describe(), "poller": is_poller(sched),
+                         "offset_s": sched.offset_s, "seconds": seconds})
+        found = collisions(enabled, now)
+        return {"jobs": jobs, "collisions": [{"first": c.first, "second": c.second,
+                                             "second_of_minute": c.second_of_minute, "message": c.describe()}
+                                            for c in found]}
+
     def run_now(self, job: str) -> dict:
         """Ask the job's actor for a manual run; returns {"state", "reason", "period_at"} once the
         claim decided (state `claimed`: the ledger has the row) or the wait ran out (`pending`)."""

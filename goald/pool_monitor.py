@@ -55,3 +55,24 @@ class PoolMonitor:
             if target < now:  # after a pause, skip the lost samples instead of bursting
                 target = now + self.interval_s
             gevent.sleep(target - now)
+
+
+_HISTORY = """
+SELECT floor(extract(epoch FROM sampled_at) / %(bucket)s) * %(bucket)s AS t, avg(utilization), max(peak_utilization),
+       max(waiting), max(active), max(max), count(*)
+FROM pool_samples
+WHERE node = %(node)s AND sampled_at >= now() - make_interval(secs => %(span)s)
+GROUP BY 1 ORDER BY 1
+"""
+
+
+def history(conn, node: str, hours: float, points: int = 240) -> list[dict]:
+    """This node's samples over the last `hours`, in at most `points` buckets: per bucket its
+    start (epoch s), mean utilization, peak utilization, most waiting and active, the pool max.
+    One statement over the index on sampled_at (the console's pool chart)."""
+    span = hours * 3600
+    bucket = max(1.0, span / points)
+    with conn.cursor() as cur:
+        cur.execute(_HISTORY, {"bucket": bucket, "node": node, "span": span})
+        return [{"t": int(t), "utilization": round(u, 1), "peak_utilization": round(p, 1) if p is not None else None,
+                 "waiting": w, "active": a, "max": m, "samples": n} for t, u, p, w, a, m, n in cur.fetchall()]

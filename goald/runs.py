@@ -16,13 +16,14 @@ STATS_RUNS = 100           # a job's p95 duration is over its last this many run
 
 _SUMMARY = """
 SELECT j.name, last.outcome, last.trigger, last.scheduled_at, last.started_at, last.duration_ms, last.node,
-       last.error, p.p95_ms, p.runs
+       last.error, p.p50_ms, p.p95_ms, p.runs
 FROM unnest(%(jobs)s::text[]) AS j(name)
 LEFT JOIN LATERAL (
     SELECT r.outcome, r.trigger, r.scheduled_at, r.started_at, r.duration_ms, r.node, r.error
     FROM job_runs r WHERE r.job = j.name ORDER BY r.scheduled_at DESC LIMIT 1) last ON true
 LEFT JOIN LATERAL (
-    SELECT percentile_cont(0.95) WITHIN GROUP (ORDER BY d.duration_ms) AS p95_ms, count(*) AS runs
+    SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY d.duration_ms) AS p50_ms,
+           percentile_cont(0.95) WITHIN GROUP (ORDER BY d.duration_ms) AS p95_ms, count(*) AS runs
     FROM (SELECT r.duration_ms FROM job_runs r
           WHERE r.job = j.name AND r.started_at IS NOT NULL AND r.duration_ms IS NOT NULL
           ORDER BY r.scheduled_at DESC LIMIT %(n)s) d) p ON true
@@ -30,16 +31,17 @@ LEFT JOIN LATERAL (
 
 
 def summaries(conn, jobs: list[str]) -> dict[str, dict]:
-    """Per job: its last row (outcome, trigger, when, duration, node, error) and the p95 duration
-    of its last STATS_RUNS runs that ran. One statement."""
+    """Per job: its last row (outcome, trigger, when, duration, node, error) and the median and
+    p95 durations of its last STATS_RUNS runs that ran. One statement."""
     with conn.cursor() as cur:
         cur.execute(_SUMMARY, {"jobs": list(jobs), "n": STATS_RUNS})
         rows = cur.fetchall()
     out = {}
-    for name, outcome, trigger, sched, started, dur, node, error, p95, n in rows:
+    for name, outcome, trigger, sched, started, dur, node, error, p50, p95, n in rows:
         out[name] = {"last_outcome": outcome, "last_trigger": trigger, "last_scheduled_at": _iso(sched),
                      "last_started_at": _iso(started), "last_duration_ms": dur, "last_node": node,
-                     "last_error": error, "p95_duration_ms": round(p95) if p95 is not None else None,
+                     "last_error": error, "p50_duration_ms": round(p50) if p50 is not None else None,
+                     "p95_duration_ms": round(p95) if p95 is not None else None,
                      "runs_counted": n or 0}
     return out
 
@@ -88,6 +90,20 @@ def manual_row(conn, job: str, period_at: datetime) -> dict | None:
                     (job, period_at))
         row = cur.fetchone()
     return _run_dict(row) if row else None
+
+
+def starts_by_second(conn, since: datetime) -> list[dict]:
+    """Per second of the minute (0-59): how many runs started in it since `since`, and the pool's
+    mean and highest utilization at their starts (percent), from the ledger. One statement over
+    the index on started_at."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT extract(second FROM started_at)::int AS s, count(*), avg(pool_utilization_at_start), "
+                    "max(pool_utilization_at_start) FROM job_runs WHERE started_at >= %s GROUP BY 1", (since,))
+        got = {s: (n, avg, peak) for s, n, avg, peak in cur.fetchall()}
+    return [{"second": s, "starts": got.get(s, (0,))[0],
+             "utilization_mean": round(got[s][1], 1) if s in got and got[s][1] is not None else None,
+             "utilization_max": round(got[s][2], 1) if s in got and got[s][2] is not None else None}
+            for s in range(60)]
 
 
 def _run_dict(row) -> dict:

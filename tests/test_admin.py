@@ -27,12 +27,10 @@ def noop(ctx):
     return 0
 
 
-@pytest.fixture
-def console(pool, db_dsn):
-    cfg = config.load(None, {}, search=False)
-    specs = {"tidy": JobSpec("tidy", noop, Schedule(cron="*/5 * * * *", offset_s=5), timeout_s=10,
-                             description=f"tidies up {SCRIPT}"),
-             "count": JobSpec("count", noop, Schedule(every_s=60), timeout_s=10, description="counts")}
+def served_console(pool, specs, environ=None):
+    """The app with a real Auth and DaemonOps over a Runtime of `specs`, on a real listener, with
+    the operators alice (admin) and rob (readonly); returns (base URL, auth, server)."""
+    cfg = config.load(None, environ or {}, search=False)
     rt = Runtime(pool=pool, node="t1", cfg=cfg, specs=specs)
     auth = Auth(pool, "t1", lifetime_s=3600, free_failures=3)
     app = make_app(AppContext(pool=pool, node="t1", database="test", embedded=False, auth=auth,
@@ -42,7 +40,16 @@ def console(pool, db_dsn):
         operators.add(conn, "rob", operators.hash_password(PASSWORD), "readonly", by="test", node="t1")
     server = HttpServer(app, "127.0.0.1", 0)
     server.start()
-    yield f"http://127.0.0.1:{server.port}", auth, db_dsn
+    return f"http://127.0.0.1:{server.port}", auth, server
+
+
+@pytest.fixture
+def console(pool, db_dsn):
+    specs = {"tidy": JobSpec("tidy", noop, Schedule(cron="*/5 * * * *", offset_s=5), timeout_s=10,
+                             description=f"tidies up {SCRIPT}"),
+             "count": JobSpec("count", noop, Schedule(every_s=60), timeout_s=10, description="counts")}
+    base, auth, server = served_console(pool, specs)
+    yield base, auth, db_dsn
     server.stop()
 
 
@@ -275,3 +282,96 @@ def test_the_audit_page_filters_and_pages(console):
     assert [e["action"] for e in only_logins] == ["login"]
     r = s.get(base + "/admin/audit.json?before=yesterday", timeout=10)
     assert r.status_code == 400 and r.json()["error"]["code"] == "bad_request"
+
+
+def insert_runs(dsn, rows):
+    """Ledger rows: (job, seconds ago, outcome, duration_ms, pool utilization at start)."""
+    with psycopg2.connect(dsn) as c, c.cursor() as cur:
+        for job, ago, outcome, dur, util in rows:
+            cur.execute("INSERT INTO job_runs (job, period_at, scheduled_at, started_at, finished_at, outcome, node, "
+                        "duration_ms, pool_utilization_at_start, error) VALUES (%s, now() - make_interval(secs => %s), "
+                        "now() - make_interval(secs => %s), now() - make_interval(secs => %s), now(), %s, 'n1', %s, %s, "
+                        "%s)", (job, ago, ago, ago, outcome, dur, util, "boom <b>" if outcome == "failed" else None))
+
+
+def test_the_run_history_filters_pages_and_shows_one_runs_detail(console):
+    base, _, dsn = console
+    insert_runs(dsn, [("tidy", 10 * i + 1, "failed" if i % 3 == 0 else "succeeded", 100 + i, 10.0) for i in range(60)]
+                + [("count", 5, "succeeded", 7, 20.0)])
+    s, _ = login(base)
+    doc = s.get(base + "/admin/runs.json?job=tidy", timeout=10).json()
+    assert len(doc["runs"]) == 50 and {r["job"] for r in doc["runs"]} == {"tidy"} and doc["older"]
+    older = s.get(base + f"/admin/runs.json?job=tidy&before={doc['older']}", timeout=10).json()
+    assert len(older["runs"]) == 10 and max(r["id"] for r in older["runs"]) < doc["older"]
+    failed = s.get(base + "/admin/runs.json?outcome=failed", timeout=10).json()["runs"]
+    assert len(failed) == 20 and all(r["outcome"] == "failed" for r in failed)
+    assert s.get(base + "/admin/runs.json?outcome=exploded", timeout=10).status_code == 400
+    assert s.get(base + "/admin/runs.json?since=last+week", timeout=10).status_code == 400
+    html = s.get(base + "/admin/runs?outcome=failed", timeout=10).text
+    assert 'id="runs"' in html and "boom &lt;b&gt;" in html
+    one = failed[0]["id"]
+    detail = s.get(base + f"/admin/runs/{one}.json", timeout=10).json()["run"]
+    assert detail["error"] == "boom <b>" and detail["pool_utilization_at_start"] == 10.0
+    assert "Run " + str(one) in s.get(base + f"/admin/runs/{one}", timeout=10).text
+    assert s.get(base + "/admin/runs/999999.json", timeout=10).status_code == 404
+
+
+def test_the_jobs_page_shows_the_last_run_and_the_p95_of_each_job(console):
+    base, _, dsn = console
+    insert_runs(dsn, [("tidy", 60 * i + 1, "succeeded", d, 5.0) for i, d in enumerate(range(100, 0, -1))])
+    s, _ = login(base)
+    tidy = next(j for j in s.get(base + "/admin/jobs.json", timeout=10).json()["jobs"] if j["name"] == "tidy")
+    assert tidy["last_outcome"] == "succeeded" and tidy["last_duration_ms"] == 100
+    assert tidy["p95_duration_ms"] == 95 and tidy["p50_duration_ms"] == 50
+
+
+def test_the_pool_page_shows_the_pool_now_and_a_chart_of_its_samples(console):
+    base, _, dsn = console
+    with psycopg2.connect(dsn) as c, c.cursor() as cur:
+        for i in range(30):
+            cur.execute("INSERT INTO pool_samples (sampled_at, node, active, idle, waiting, total, max, utilization, "
+                        "peak_utilization) VALUES (now() - make_interval(secs => %s), 't1', 1, 1, 0, 2, 10, %s, %s)",
+                        (i * 60, 10.0 + i, 20.0 + i))
+            cur.execute("INSERT INTO pool_samples (sampled_at, node, active, idle, waiting, total, max, utilization, "
+                        "peak_utilization) VALUES (now(), 'other-node', 9, 1, 0, 10, 10, 90, 90)")
+    s, _ = login(base)
+    doc = s.get(base + "/admin/pool.json?hours=1", timeout=10).json()
+    assert {"active", "idle", "waiting", "total", "utilization"} <= doc["now"].keys()
+    assert 20 <= len(doc["samples"]) <= 30 and max(p["utilization"] for p in doc["samples"]) < 90   # this node's only
+    html = s.get(base + "/admin/pool?hours=1", timeout=10).text
+    assert 'id="pool-chart"' in html and "<polyline" in html
+    assert s.get(base + "/admin/pool.json?hours=-3", timeout=10).status_code == 400
+
+
+def test_the_timeline_draws_each_job_at_its_offset_and_marks_collisions(pool, db_dsn):
+    specs = {n: JobSpec(n, noop, Schedule(cron="* * * * *", offset_s=off), timeout_s=10, description=n)
+             for n, off in (("a_job", 15), ("b_job", 15), ("c_job", 40))}
+    base, _, server = served_console(pool, specs)
+    insert_runs(db_dsn, [("a_job", 30, "succeeded", 2500, 40.0)])
+    try:
+        s, _ = login(base)
+        doc = s.get(base + "/admin/timeline.json", timeout=10).json()
+        seconds = {j["name"]: j["seconds"] for j in doc["jobs"]}
+        assert seconds == {"a_job": [15], "b_job": [15], "c_job": [40]}
+        assert [(c["first"], c["second"], c["second_of_minute"]) for c in doc["collisions"]] == [("a_job", "b_job", 15)]
+        assert sum(p["starts"] for p in doc["per_second"]) == 1
+        html = s.get(base + "/admin/timeline", timeout=10).text
+        assert 'id="timeline-chart"' in html and 'class="collide"' in html and "a_job and b_job both start at :15" in html
+    finally:
+        server.stop()
+
+
+def test_the_configuration_page_shows_sources_and_masks_secrets(pool):
+    base, _, server = served_console(pool, {}, {"GOALD_PROVIDER_SECRET": "supersecret-value",
+                                                "GOALD_CACHE_REDIS_URL": "redis://:hunter2pw@cache.example:6379/0"})
+    try:
+        s, _ = login(base)
+        doc = s.get(base + "/admin/config.json", timeout=10).json()
+        by_name = {r["name"]: r for r in doc["settings"]}
+        assert by_name["console.port"]["source"] == "default" and by_name["provider.secret"]["source"] == "env"
+        html = s.get(base + "/admin/config", timeout=10).text
+        for answer in (html, str(doc)):
+            assert "supersecret-value" not in answer and "hunter2pw" not in answer
+        assert "cache.example" in html                        # a DSN keeps its host visible
+    finally:
+        server.stop()

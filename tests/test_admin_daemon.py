@@ -100,3 +100,32 @@ def test_a_job_disabled_in_the_console_records_skipped_disabled_and_run_now_make
         assert sleep["last_trigger"] == "manual" and sleep["last_outcome"] == "succeeded"
     finally:
         g.cleanup()
+
+
+PAGES = ["/admin/jobs", "/admin/timeline", "/admin/runs", "/admin/pool", "/admin/actors", "/admin/provider",
+         "/admin/config", "/admin/audit"]
+
+
+def test_every_console_page_and_its_twin_needs_a_login_and_then_shows_the_running_daemon(db_dsn, tmp_path):
+    sql(db_dsn, "CREATE TABLE test_counter (n int)")
+    g = Goald(tmp_path, "pages", **env(db_dsn))
+    try:
+        g.wait_ready()
+        for path in PAGES:
+            r = requests.get(g.url(path), allow_redirects=False, timeout=10)
+            assert r.status_code == 303 and "/admin/login?next=" in r.headers["Location"], path
+            assert requests.get(g.url(path + ".json"), timeout=10).status_code == 401, path
+        s, _ = logged_in(g, printed_password(g))
+        for path in PAGES:
+            page, twin = s.get(g.url(path), timeout=10), s.get(g.url(path + ".json"), timeout=10)
+            assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html"), path
+            assert twin.status_code == 200 and twin.json()["ok"] is True, path
+        tree = s.get(g.url("/admin/actors.json"), timeout=10).json()["tree"]
+        assert tree["state"] == "running" and {"jobs", "clock", "console"} <= {c["name"] for c in tree["children"]}
+        assert 'id="actor-clock"' in s.get(g.url("/admin/actors"), timeout=10).text
+        provider = s.get(g.url("/admin/provider.json"), timeout=10).json()["provider"]
+        assert provider["groups"]["live"]["state"] == "closed" and provider["endpoints"]
+        fragment = s.get(g.url("/admin/jobs?fragment=1"), timeout=10).text
+        assert fragment.lstrip().startswith('<section id="jobs"') and "<html" not in fragment
+    finally:
+        g.cleanup()
