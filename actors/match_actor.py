@@ -6,7 +6,10 @@ actors/matches.py):
 - `ObjectUpdate(match, received_at)`: a diary / recent-list match object, as of its `updated_at`;
 - `Tick(at)`: the minute may have changed (the ticker wakes the actor at the second it does);
 - `Reload()`: the writer found a newer row in the database (another writer got further): the actor
-  takes the row as its state, so a reconcile or a late message never overwrites newer state.
+  takes the row as its state, so a reconcile or a late message never overwrites newer state;
+- `Recent()` (an ask, from the console through the pipeline): the actor's last `RECENT_UPDATES`
+  notable events, newest first: updates applied (with status, score and minute) and rejected as
+  older, reloads, reconciles and endings; updates that changed nothing are counted, not listed.
 Each update goes through goald/match/state.py (`applied` / `unchanged` / `older`); an applied one
 is handed to the writer, which writes many matches in one statement per tick, guarded by
 `provider_update_time`. A status change is logged with `match_id`, `status_id` and
@@ -20,6 +23,8 @@ exception in a handler crashes the actor; its supervisor restarts it from its ro
 """
 from __future__ import annotations
 
+import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,6 +59,16 @@ class Reload:
 
 
 @dataclass(frozen=True)
+class Recent:
+    pass
+
+
+RECENT_UPDATES = 16      # kept as tuples: ~2 KB a match (bench/match_memory.py holds 10,000 in < 400 MB)
+_RECENT_FIELDS = ("at", "kind", "source", "provider_time", "status_id", "score", "minute_text", "detail",
+                  "unchanged_before")
+
+
+@dataclass(frozen=True)
 class Reconcile:
     """Asked by the watchdog and the stuck-match check (actors/jobs/safety.py): `match` is the
     provider's match object from a direct query (None when its answer had none); `end_reason`, for a
@@ -79,6 +94,8 @@ class MatchActor(SupervisedActor):
         self.pipeline = pipeline
         self.held: state.Held | None = state.from_row(row) if row is not None else None
         self._retire: gevent.Greenlet | None = None
+        self.recent: deque[tuple] = deque(maxlen=RECENT_UPDATES)
+        self.unchanged = 0                    # updates that changed nothing since the last one listed
 
     def started(self) -> None:
         if self.held is None:
@@ -108,6 +125,9 @@ class MatchActor(SupervisedActor):
             return self._reconcile(message)
         elif isinstance(message, Barrier):
             return True
+        elif isinstance(message, Recent):
+            return {"recent": [dict(zip(_RECENT_FIELDS, r)) for r in reversed(self.recent)],
+                    "unchanged_since_last": self.unchanged}
         elif isinstance(message, Reload):
             row = self.pipeline.load(self.key)
             if row is None:
@@ -116,6 +136,8 @@ class MatchActor(SupervisedActor):
             self.held = state.from_row(row)
             self.pipeline.forget_last(self.key)
             self.pipeline.counts["reloaded"] += 1
+            self._note("reloaded", "database", self.held.row.get("provider_update_time"),
+                       "the database held newer state; taken")
             self._after_change()
         else:
             return super().handle(message)
@@ -126,11 +148,21 @@ class MatchActor(SupervisedActor):
 
     # --- internals (actor greenlet) -----------------------------------------------------------
 
-    def _update(self, out: state.Outcome, provider_time: int) -> None:
+    def _note(self, kind: str, source: str, provider_time: int | None, detail: str = "") -> None:
+        row = self.held.row if self.held else {}
+        self.recent.append((round(time.time(), 3), kind, source, provider_time,
+                            self.held.status_id if self.held else None,
+                            f"{row.get('home_display')}-{row.get('away_display')}", row.get("minute_text"), detail,
+                            self.unchanged))
+        self.unchanged = 0
+
+    def _update(self, out: state.Outcome, provider_time: int, source: str = "feed") -> None:
         counts = self.pipeline.counts
         counts["messages"] += 1
         counts[out.kind] += 1
         if out.kind == "older":
+            self._note("rejected_older", source, provider_time,
+                       f"older than the state held ({self.held.row.get('provider_update_time')})")
             self.pipeline.sampler.log(
                 "INFO", "match.update_rejected", (self.key,),
                 f"Match {self.key}: update of provider time {provider_time} is older than the state held "
@@ -140,10 +172,13 @@ class MatchActor(SupervisedActor):
             return
         self.held = out.held
         if out.kind == "unchanged":
+            self.unchanged += 1
             if out.stamp:
                 self.pipeline.submit(self.held, data=False, shown=False)   # the last_event_ts stamp only
             return
         self.pipeline.submit(self.held, data=True, incidents=out.incidents_changed, stats=out.stats_changed)
+        self._note("applied", source, provider_time,
+                   f"status {out.transition[0]} → {out.transition[1]}" if out.transition else "")
         if out.transition:
             old, new = out.transition
             counts["transitions"] += 1
@@ -171,7 +206,7 @@ class MatchActor(SupervisedActor):
         self.pipeline.counts["reconciles"] += 1
         if message.match is not None:
             out = state.apply_object(self.held, message.match, message.received_at)
-            self._update(out, message.match.updated_at)
+            self._update(out, message.match.updated_at, source="reconcile")
             if out.kind == "applied":
                 return "newer"
         if message.end_reason is None or self.held.status_id not in state.LIVE_STATUSES:
@@ -182,6 +217,7 @@ class MatchActor(SupervisedActor):
         self.held = state.end_by_goald(self.held, message.end_reason, self.pipeline.clock())
         self.pipeline.submit(self.held, data=True)
         self.pipeline.counts["ended_by_goald"] += 1
+        self._note("ended_by_goald", "reconcile", self.held.row.get("provider_update_time"), message.end_reason)
         logs.event("WARNING", "match.ended_by_goald", f"Match {self.key}: ended by goald: {message.end_reason}",
                    match_id=self.key, status_id=8, from_status=was, ended_reason=message.end_reason,
                    provider_update_time=self.held.row.get("provider_update_time"))

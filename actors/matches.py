@@ -39,7 +39,7 @@ import pykka
 
 from goald import logs
 from goald.actors.dynamic import StartChild, StopChild
-from goald.actors.match_actor import LiveUpdate, MatchActor, ObjectUpdate, Reload, Tick
+from goald.actors.match_actor import LiveUpdate, MatchActor, ObjectUpdate, Recent, Reload, Tick
 from goald.db.pool import Pool
 from goald.match import state, store
 from goald.match.changes import Changes
@@ -209,6 +209,18 @@ class MatchPipeline:
             return None
 
     # --- from the match actors (their greenlets) -------------------------------------------------
+
+    def recent(self, key: str, timeout_s: float = 2.0) -> dict | None:
+        """The last notable updates of `key`'s actor (actors/match_actor.py `Recent`), or None
+        when no actor holds it on this node (it is not tracked here: not live, or another node
+        leads the pipeline). Never starts an actor. Any greenlet but the actor's own."""
+        ref = self.registry.get(key)
+        if ref is None:
+            return None
+        try:
+            return ref.ask(Recent(), timeout=timeout_s)
+        except (pykka.ActorDeadError, pykka.Timeout):
+            return None
 
     def load(self, key: str) -> dict | None:
         with self.pool.connection() as conn:

@@ -134,8 +134,9 @@ class Gate:
 
         def twin(s, **kw):
             return envelope.ok(data(**kw))
-        self.app.get(path, callback=self.page(html))
+        # The twin first: Bottle tries dynamic routes in order, and `/x/<id>` would take `/x/7.json`.
         self.app.get(json_path or path + ".json", callback=self.twin(twin))
+        self.app.get(path, callback=self.page(html))
 
     def query(self, fn, *args, **kwargs):
         """`fn(conn, ...)` on a pooled connection, read-only (rolled back after)."""
@@ -202,10 +203,11 @@ def install(app: bottle.Bottle, *, pool, node: str, auth: Auth, ops: Any, actors
 
     gate.view("/admin/audit", "audit.html", audit_data, active="audit")
 
-    from goald.console import admin_jobs, admin_runtime
+    from goald.console import admin_jobs, admin_matches, admin_runtime
 
     admin_jobs.routes(gate)
     admin_runtime.routes(gate)
+    admin_matches.routes(gate)
     return gate
 
 

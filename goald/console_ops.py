@@ -61,6 +61,11 @@ class DaemonOps:
             })
         return rows
 
+    def match_recent(self, match_id: str) -> dict | None:
+        """The last notable updates of a match's actor on this node (None: not tracked here)."""
+        pipeline = self.rt.matches
+        return pipeline.recent(match_id) if pipeline is not None else None
+
     def config(self) -> dict:
         """The effective settings with their sources (secrets masked), as `goald config --json`."""
         cfg = self.rt.cfg

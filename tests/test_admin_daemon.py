@@ -103,6 +103,7 @@ def test_a_job_disabled_in_the_console_records_skipped_disabled_and_run_now_make
 
 
 PAGES = ["/admin/jobs", "/admin/timeline", "/admin/runs", "/admin/pool", "/admin/actors", "/admin/provider",
+         "/admin/matches",
          "/admin/config", "/admin/audit"]
 
 
@@ -127,5 +128,25 @@ def test_every_console_page_and_its_twin_needs_a_login_and_then_shows_the_runnin
         assert provider["groups"]["live"]["state"] == "closed" and provider["endpoints"]
         fragment = s.get(g.url("/admin/jobs?fragment=1"), timeout=10).text
         assert fragment.lstrip().startswith('<section id="jobs"') and "<html" not in fragment
+    finally:
+        g.cleanup()
+
+
+def test_the_matches_page_lists_live_matches_and_a_match_shows_its_actors_last_updates(db_dsn, tmp_path):
+    sql(db_dsn, "CREATE TABLE test_counter (n int)")
+    g = Goald(tmp_path, "matches", **env(db_dsn, GOALD_PROVIDER_DEMO_MATCHES="60"))
+    try:
+        g.wait_ready()
+        s, _ = logged_in(g, printed_password(g))
+        doc = wait_for(lambda: (d := s.get(g.url("/admin/matches.json"), timeout=10).json())["count"] and d)
+        assert doc["count"] > 0 and {"minute_text", "stale_reason", "score"} <= doc["matches"][0].keys()
+        mid = doc["matches"][0]["id"]
+        detail = wait_for(lambda: (d := s.get(g.url(f"/admin/matches/{mid}.json"), timeout=10).json())["recent"] and d)
+        assert detail["tracked_here"] is True and detail["recent"][0]["kind"] in ("applied", "rejected_older")
+        assert detail["match"]["id"] == mid
+        html = s.get(g.url(f"/admin/matches/{mid}"), timeout=10).text
+        assert 'id="recent"' in html
+        assert s.get(g.url("/admin/matches/no-such-match.json"), timeout=10).status_code == 404
+        assert s.get(g.url("/admin/matches/bad%20id.json"), timeout=10).status_code == 400
     finally:
         g.cleanup()
