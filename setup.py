@@ -81,7 +81,8 @@ setup(
     extras_require={
         # import-linter: .ci/run checks the layer contracts in .importlinter (docs/ARCHITECTURE.md).
         # schemathesis: tests/test_openapi.py fuzzes a running goald against its /api/openapi.json.
-        "test": ["pytest>=8", "import-linter>=2.1", "hypothesis>=6", "schemathesis>=4,<5"],
+        # selenium: tests/test_console_browser.py drives the console in Debian's headless Chromium.
+        "test": ["pytest>=8", "import-linter>=2.1", "hypothesis>=6", "schemathesis>=4,<5", "selenium>=4.20"],
         # bench/tick_precision.py compares goald's clock with APScheduler 3.x (the Python default).
         # bench/live_endpoint.py's peer: the FastAPI app a Python team would otherwise write.
         "bench": ["APScheduler>=3.10,<4", "fastapi>=0.110", "uvicorn>=0.29"],

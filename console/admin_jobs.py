@@ -45,7 +45,8 @@ def routes(gate: Gate) -> None:
 
     def jobs_data() -> dict:
         query = bottle.request.query.getunicode("q") or ""
-        rows = ops.jobs(time.time())
+        flags = gate.query(flagnames.read)            # the table now, not the clock's last poll
+        rows = ops.jobs(time.time(), flags)
         stats = gate.query(runs.summaries, [r["name"] for r in rows])
         q = query.strip().lower()
         jobs = [{**r, **stats.get(r["name"], {})} for r in rows
@@ -53,7 +54,7 @@ def routes(gate: Gate) -> None:
         code = bottle.request.query.get("msg")
         message = (MESSAGES[code].format(job=bottle.request.query.getunicode("job") or "")
                    if code in MESSAGES else None)
-        return {"stagger_enabled": ops.stagger_enabled(), "query": query, "count": len(jobs), "total": len(rows),
+        return {"stagger_enabled": ops.stagger_enabled(flags), "query": query, "count": len(jobs), "total": len(rows),
                 "jobs": jobs, "message": message,
                 "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
 
@@ -119,7 +120,8 @@ def routes(gate: Gate) -> None:
 
     def timeline_data() -> dict:
         now = time.time()
-        plan = ops.timeline(now)
+        flags = gate.query(flagnames.read)
+        plan = ops.timeline(now, flags)
         stats = gate.query(runs.summaries, [j["name"] for j in plan["jobs"]])
         since = datetime.now(timezone.utc) - TIMELINE_WINDOW
         per_second = gate.query(runs.starts_by_second, since)
@@ -130,7 +132,7 @@ def routes(gate: Gate) -> None:
             typical_ms = st.get("p50_duration_ms")
             jobs.append({**j, "p50_duration_ms": typical_ms, "p95_duration_ms": st.get("p95_duration_ms"),
                          "collides": any(sec in colliding for sec in j["seconds"]) and not j["poller"]})
-        return {"stagger_enabled": ops.stagger_enabled(), "jobs": jobs, "collisions": plan["collisions"],
+        return {"stagger_enabled": ops.stagger_enabled(flags), "jobs": jobs, "collisions": plan["collisions"],
                 "per_second": per_second, "window_s": int(TIMELINE_WINDOW.total_seconds()),
                 "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
 

@@ -36,15 +36,22 @@ class DaemonOps:
     def job_names(self) -> list[str]:
         return sorted(self.rt.specs)
 
-    def stagger_enabled(self) -> bool:
-        return self.rt.stagger_enabled()
+    def stagger_enabled(self, flags: dict[str, bool] | None = None) -> bool:
+        return self._view(flags).stagger_enabled()
 
     def stagger_default(self) -> bool:
         """What applies while the stagger flag has no row (jobs.stagger_enabled)."""
         return self.rt.cfg["jobs.stagger_enabled"]
 
-    def jobs(self, now: float) -> list[dict]:
-        rt = self.rt
+    def _view(self, flags: dict[str, bool] | None) -> Runtime:
+        """The runtime as it will be once the clock has read `flags` (the flags table now): a
+        change made a moment ago shows at once, not at the clock's next poll."""
+        if flags is None:
+            return self.rt
+        return Runtime(pool=None, node=self.rt.node, cfg=self.rt.cfg, specs=self.rt.specs, flags=flags)
+
+    def jobs(self, now: float, flags: dict[str, bool] | None = None) -> list[dict]:
+        rt = self._view(flags)
         rows = []
         for name in sorted(rt.specs):
             spec = rt.specs[name]
@@ -72,12 +79,12 @@ class DaemonOps:
         return {"file": str(cfg.path) if cfg.path else None, "settings": cfg.as_rows(),
                 "warnings": list(cfg.warnings)}
 
-    def timeline(self, now: float) -> dict:
+    def timeline(self, now: float, flags: dict[str, bool] | None = None) -> dict:
         """The enabled jobs' start seconds within a minute (effective offsets) and the collisions
         the start-up check would report (actors/schedule.py), for the stagger timeline."""
         from goald.actors.schedule import collisions, is_poller
 
-        enabled = self.rt.enabled_schedules()
+        enabled = self._view(flags).enabled_schedules()
         jobs = []
         for name in sorted(enabled):
             sched = enabled[name]
