@@ -73,8 +73,16 @@ def build_parser() -> argparse.ArgumentParser:
     kpi.add_argument("--until", metavar="T", help="end of the window, excluded (default: now)")
     kpi.add_argument("--json", action="store_true", help="machine-readable output")
 
-    from goald import cli_audit, cli_jobs, cli_operator, cli_simulate
+    doc = sub.add_parser("doctor", parents=[common], help="production-readiness go/no-go (exit 0 go, 1 no-go)",
+                         description="The seeds' go/no-go checklist: migrations, pool against max_connections, "
+                                     "provider, operators, secrets' permissions, systemd notify and watchdog, "
+                                     "clock synchronisation, cache.", epilog=COMMANDS_HELP)
+    doc.add_argument("--json", action="store_true", help="machine-readable output")
+    doc.add_argument("--no-provider-call", action="store_true",
+                     help="do not call the provider (its configuration and a running goald's breakers are still checked)")
+    from goald import cli_audit, cli_jobs, cli_monitor, cli_operator, cli_simulate
     cli_audit.add_parser(sub, common, COMMANDS_HELP)
+    cli_monitor.add_parser(sub, common, COMMANDS_HELP)
     cli_jobs.add_parser(sub, common, COMMANDS_HELP)
     cli_operator.add_parser(sub, common, COMMANDS_HELP)
     cli_simulate.add_parser(sub, common, COMMANDS_HELP)
@@ -91,7 +99,7 @@ def main(argv: list[str]) -> int:
         "run": cmd_run, "migrate": cmd_migrate, "validate-migrations": cmd_validate,
         "config": cmd_config, "version": cmd_version, "check-db-capacity": cmd_capacity,
         "kpi": cmd_kpi, "jobs": cmd_jobs, "simulate": cmd_simulate, "audit": cmd_audit,
-        "operator": cmd_operator,
+        "operator": cmd_operator, "doctor": cmd_doctor, "monitor-pool": cmd_monitor,
     }[args.command]
     try:
         return handler(args)
@@ -146,6 +154,42 @@ def cmd_jobs(args) -> int:
     from goald import cli_jobs
 
     return cli_jobs.cmd_jobs(args, _open_database, fail)
+
+
+def cmd_monitor(args) -> int:
+    from goald import cli_monitor
+
+    return cli_monitor.cmd_monitor(args, _open_database, fail)
+
+
+def cmd_doctor(args) -> int:
+    cfg, db, code = _open_database(args)
+    if db is None:
+        return code
+    from goald import doctor
+
+    try:
+        report = doctor.run(cfg, db.pool, db.dsn, provider_state=_running_provider_state(cfg),
+                            probe_provider=not args.no_provider_call)
+    finally:
+        db.close()
+    print(json.dumps(report.as_dict(), indent=2) if args.json else doctor.render(report))
+    return exitcodes.OK if report.go else exitcodes.CHECK_FAILED
+
+
+def _running_provider_state(cfg):
+    """A running goald's /health/provider on this host (its breakers), or None when none answers."""
+    import requests
+
+    host = cfg["console.host"] if cfg["console.host"] not in ("0.0.0.0", "::", "") else "127.0.0.1"
+    if cfg["console.port"] == 0:
+        return None
+    try:
+        r = requests.get(f"http://{host}:{cfg['console.port']}/health/provider", timeout=2)
+        state = r.json() if r.status_code == 200 else None
+    except (requests.RequestException, ValueError):
+        return None
+    return (lambda: state) if state else None
 
 
 def cmd_operator(args) -> int:

@@ -26,12 +26,23 @@ from goald.console.admin import RunNowRefused
 NEXT_STARTS = 3
 RUN_NOW_WAIT_S = 5.0
 RUN_NOW_GRACE_S = 30.0
+DOCTOR_EVERY_S = 30.0
 
 
 class DaemonOps:
-    def __init__(self, rt: Runtime, job_ref: Callable[[str], object]):
+    def __init__(self, rt: Runtime, job_ref: Callable[[str], object], doctor: Callable[[], dict] | None = None):
         self.rt = rt
         self.job_ref = job_ref        # name -> the job actor's live ActorRef (the jobs supervisor's directory)
+        self._doctor = doctor         # goald/doctor.py run over this process's pool and provider client
+        self._doctor_report: tuple[float, dict] | None = None
+
+    def doctor(self) -> dict | None:
+        """`goald doctor`'s report for this process, made at most every DOCTOR_EVERY_S."""
+        if self._doctor is None:
+            return None
+        if self._doctor_report is None or time.monotonic() - self._doctor_report[0] > DOCTOR_EVERY_S:
+            self._doctor_report = (time.monotonic(), self._doctor())
+        return self._doctor_report[1]
 
     def job_names(self) -> list[str]:
         return sorted(self.rt.specs)
@@ -77,7 +88,7 @@ class DaemonOps:
         """The effective settings with their sources (secrets masked), as `goald config --json`."""
         cfg = self.rt.cfg
         return {"file": str(cfg.path) if cfg.path else None, "settings": cfg.as_rows(),
-                "warnings": list(cfg.warnings)}
+                "warnings": list(cfg.warnings), "doctor": self.doctor()}
 
     def timeline(self, now: float, flags: dict[str, bool] | None = None) -> dict:
         """The enabled jobs' start seconds within a minute (effective offsets) and the collisions

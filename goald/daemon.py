@@ -25,7 +25,7 @@ import gevent
 import gevent.event
 import pykka
 
-from goald import __version__, config as config_mod, exitcodes, flags as flagnames, logs, metrics, operators
+from goald import __version__, config as config_mod, doctor, exitcodes, flags as flagnames, logs, metrics, operators
 from goald.actors import catalog, ledger
 from goald.actors.clock import Replan
 from goald.actors.jobs import ingest
@@ -210,7 +210,10 @@ class _Daemon:
                                   auth=Auth(db.pool, self.node, lifetime_s=cfg["console.session_lifetime_s"],
                                             free_failures=cfg["console.login_free_failures"],
                                             secure_cookies=cfg["console.secure_cookies"]),
-                                  ops=DaemonOps(self.rt, lambda name: self.tree.jobs_directory.get(name))))
+                                  ops=DaemonOps(self.rt, lambda name: self.tree.jobs_directory.get(name),
+                                                doctor=lambda: doctor.run(
+                                                    self.rt.cfg, db.pool, db.dsn, provider_state=self.provider.describe,
+                                                    probe_provider=False).as_dict())))
         listener, self.listener = self.listener, None
         # Several nodes on one database: one leads the match pipeline, the others serve its data
         # (goald/db/cluster.py); a single node leads from its first ingest occurrence on.

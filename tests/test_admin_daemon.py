@@ -126,6 +126,11 @@ def test_every_console_page_and_its_twin_needs_a_login_and_then_shows_the_runnin
         assert 'id="actor-clock"' in s.get(g.url("/admin/actors"), timeout=10).text
         provider = s.get(g.url("/admin/provider.json"), timeout=10).json()["provider"]
         assert provider["groups"]["live"]["state"] == "closed" and provider["endpoints"]
+        report = s.get(g.url("/admin/config.json"), timeout=10).json()["doctor"]
+        names = [c["name"] for c in report["checks"]]
+        assert names == ["migrations", "pool", "provider", "operator", "secrets", "systemd", "clock", "cache"]
+        assert next(c for c in report["checks"] if c["name"] == "operator")["ok"] is True
+        assert 'id="doctor"' in s.get(g.url("/admin/config"), timeout=10).text
         fragment = s.get(g.url("/admin/jobs?fragment=1"), timeout=10).text
         assert fragment.lstrip().startswith('<section id="jobs"') and "<html" not in fragment
     finally:

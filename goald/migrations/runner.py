@@ -96,6 +96,11 @@ def pending(dsn: str, directory: Path | None = None, *, connect_timeout_s: float
         conn.close()
 
 
+def shipped(directory: Path | None = None) -> list[MigrationFile]:
+    """The migrations this goald ships (or those in `directory`), in order."""
+    return _files(directory)
+
+
 def _files(directory: Path | None) -> list[MigrationFile]:
     try:
         return discover(directory or default_dir())
