@@ -59,42 +59,18 @@ import psycopg2  # noqa: E402
 import requests  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _wrk  # noqa: E402
 from _goald import Stack  # noqa: E402
 
 TARGET_CACHED_STANDINGS_P95_MS = 5.0
 TARGET_UNCACHED_P95_MS = 50.0
 SERVERS = ("mem", "redis", "nocache", "fastapi")
-WRK_SCRIPT = """
-paths = {%s}
-think = %d
-local i = 0
-if think > 0 then
-  delay = function() return math.random(0, 2 * think) end
-end
-request = function()
-  i = i %% #paths + 1
-  return wrk.format("GET", paths[i], {["Accept-Encoding"] = "gzip"})
-end
-done = function(summary, latency, requests)
-  io.write(string.format("requests %%d\\nduration_us %%d\\n", summary.requests, summary.duration))
-  io.write(string.format("errors %%d\\n", summary.errors.status + summary.errors.connect + summary.errors.read
-                                        + summary.errors.write + summary.errors.timeout))
-  for _, q in ipairs({50, 95, 99}) do io.write(string.format("p%%d %%d\\n", q, latency:percentile(q))) end
-end
-"""
 
 
 def wrk(base, paths, seconds, workdir, think_ms=0):
-    """One wrk run of 100 clients over `paths`; `think_ms` > 0: each client pauses that long
-    after every answer (paced), 0: saturated."""
-    script = os.path.join(workdir, f"paths-{uuid.uuid4().hex[:6]}.lua")
-    Path(script).write_text(WRK_SCRIPT % (", ".join(json.dumps(p) for p in paths), think_ms))
-    cmd = ["wrk", "-t1", "-c100", f"-d{seconds}s", "--timeout", "30s", "-s", script, base]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60).stdout
-    got = dict(line.split() for line in out.splitlines() if len(line.split()) == 2 and line.split()[1].isdigit())
-    reqs, dur = int(got.get("requests", 0)), max(int(got.get("duration_us", 1)), 1) / 1e6
-    return {"rps": round(reqs / dur), "p50_ms": int(got.get("p50", 0)) / 1000, "p95_ms": int(got.get("p95", 0)) / 1000,
-            "p99_ms": int(got.get("p99", 0)) / 1000, "errors": int(got.get("errors", 0))}
+    """One wrk run of 100 clients over `paths` with gzip; `think_ms` > 0: paced, 0: saturated."""
+    return _wrk.run(base, paths, seconds, workdir, connections=100, headers={"Accept-Encoding": "gzip"},
+                    think_ms=think_ms)
 
 
 def run_syncs(dsn, sim_url):

@@ -21,32 +21,17 @@ import shutil
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import psycopg2
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _wrk  # noqa: E402
 from _goald import Stack, goald_env  # noqa: E402
 
 TARGET_P95_MS = 100.0
 PASSWORD = "bench password 1234"
-WRK_SCRIPT = """
-paths = {%s}
-local i = 0
-request = function()
-  i = i %% #paths + 1
-  return wrk.format("GET", paths[i], {["Cookie"] = "%s"})
-end
-done = function(summary, latency, requests)
-  io.write(string.format("requests %%d\\nduration_us %%d\\n", summary.requests, summary.duration))
-  io.write(string.format("errors %%d\\n", summary.errors.status + summary.errors.connect + summary.errors.read
-                                        + summary.errors.write + summary.errors.timeout))
-  for _, q in ipairs({50, 95, 99}) do io.write(string.format("p%%d %%d\\n", q, latency:percentile(q))) end
-end
-"""
-
 FILL_LEDGER = """
 INSERT INTO job_runs (job, period_at, scheduled_at, trigger, outcome, node, started_at, finished_at, heartbeat_at,
                       duration_ms, offset_s, staggered, rows_affected, queries_issued, pool_utilization_at_start, error)
@@ -57,6 +42,7 @@ FROM unnest(%(jobs)s::text[]) AS j(name)
 CROSS JOIN LATERAL generate_series(now() - interval '29 days', now() - interval '10 minutes',
                                    make_interval(secs => %(step)s)) AS t
 CROSS JOIN LATERAL (SELECT random() AS r WHERE t IS NOT NULL) AS x   -- correlated: one draw per row
+ORDER BY t, j.name                                 -- ids in time order, jobs interleaved, as goald writes them
 ON CONFLICT DO NOTHING
 """
 FILL_SAMPLES = """
@@ -73,15 +59,8 @@ FROM generate_series(1, 10000) AS i
 
 
 def wrk(base, paths, cookie, seconds, workdir):
-    script = os.path.join(workdir, f"console-{uuid.uuid4().hex[:6]}.lua")
-    Path(script).write_text(WRK_SCRIPT % (", ".join(json.dumps(p) for p in paths), cookie))
-    out = subprocess.run(["wrk", "-t1", "-c4", f"-d{seconds}s", "--timeout", "30s", "-s", script, base],
-                         capture_output=True, text=True, timeout=seconds + 60).stdout
-    got = dict(line.split() for line in out.splitlines() if len(line.split()) == 2 and line.split()[1].isdigit())
-    reqs, dur = int(got.get("requests", 0)), max(int(got.get("duration_us", 1)), 1) / 1e6
-    return {"rps": round(reqs / dur, 1), "p50_ms": int(got.get("p50", 0)) / 1000,
-            "p95_ms": int(got.get("p95", 0)) / 1000, "p99_ms": int(got.get("p99", 0)) / 1000,
-            "errors": int(got.get("errors", 0)), "requests": reqs}
+    """A few operators at once: 4 connections with the session cookie, cycling through `paths`."""
+    return _wrk.run(base, paths, seconds, workdir, connections=4, headers={"Cookie": cookie})
 
 
 def main():

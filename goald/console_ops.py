@@ -27,6 +27,7 @@ NEXT_STARTS = 3
 RUN_NOW_WAIT_S = 5.0
 RUN_NOW_GRACE_S = 30.0
 DOCTOR_EVERY_S = 30.0
+TIMELINE_EVERY_S = 60.0
 
 
 class DaemonOps:
@@ -35,14 +36,26 @@ class DaemonOps:
         self.job_ref = job_ref        # name -> the job actor's live ActorRef (the jobs supervisor's directory)
         self._doctor = doctor         # goald/doctor.py run over this process's pool and provider client
         self._doctor_report: tuple[float, dict] | None = None
+        self._doctor_refresh: gevent.Greenlet | None = None
+        self._timeline: tuple[tuple, float, dict] | None = None
 
     def doctor(self) -> dict | None:
-        """`goald doctor`'s report for this process, made at most every DOCTOR_EVERY_S."""
+        """`goald doctor`'s report for this process, at most DOCTOR_EVERY_S old. A stale report is
+        answered while a greenlet of its own makes the next (its checks take a few hundred ms);
+        only the first request waits for one."""
         if self._doctor is None:
             return None
-        if self._doctor_report is None or time.monotonic() - self._doctor_report[0] > DOCTOR_EVERY_S:
-            self._doctor_report = (time.monotonic(), self._doctor())
-        return self._doctor_report[1]
+        report = self._doctor_report
+        if report is None or time.monotonic() - report[0] > DOCTOR_EVERY_S:
+            if self._doctor_refresh is None or self._doctor_refresh.dead:
+                self._doctor_refresh = gevent.spawn(self._make_doctor_report)
+            if report is None:
+                self._doctor_refresh.join(timeout=30)
+                report = self._doctor_report
+        return report[1] if report is not None else None
+
+    def _make_doctor_report(self) -> None:
+        self._doctor_report = (time.monotonic(), self._doctor())
 
     def job_names(self) -> list[str]:
         return sorted(self.rt.specs)
@@ -96,6 +109,10 @@ class DaemonOps:
         from goald.actors.schedule import collisions, is_poller
 
         enabled = self._view(flags).enabled_schedules()
+        key = tuple(sorted((n, s.describe()) for n, s in enabled.items()))
+        cached = self._timeline
+        if cached is not None and cached[0] == key and now - cached[1] < TIMELINE_EVERY_S:
+            return cached[2]
         jobs = []
         for name in sorted(enabled):
             sched = enabled[name]
@@ -105,10 +122,12 @@ class DaemonOps:
                 seconds = [sched.offset_s % 60]
             jobs.append({"name": name, "schedule": sched.describe(), "poller": is_poller(sched),
                          "offset_s": sched.offset_s, "seconds": seconds})
-        found = collisions(enabled, now)
-        return {"jobs": jobs, "collisions": [{"first": c.first, "second": c.second,
+        found = collisions(enabled, now)       # 24 h of starts per job: ~0.5 s with the pollers, so kept a while
+        plan = {"jobs": jobs, "collisions": [{"first": c.first, "second": c.second,
                                              "second_of_minute": c.second_of_minute, "message": c.describe()}
                                             for c in found]}
+        self._timeline = (key, now, plan)
+        return plan
 
     def run_now(self, job: str) -> dict:
         """Ask the job's actor for a manual run; returns {"state", "reason", "period_at"} once the
