@@ -4,6 +4,7 @@ import re
 import time
 from pathlib import Path
 
+import gevent
 import psycopg2
 import requests
 
@@ -155,3 +156,29 @@ def test_the_matches_page_lists_live_matches_and_a_match_shows_its_actors_last_u
         assert s.get(g.url("/admin/matches/bad%20id.json"), timeout=10).status_code == 400
     finally:
         g.cleanup()
+
+
+def test_run_now_pressed_on_two_nodes_at_once_runs_the_job_once(db_dsn, tmp_path):
+    sql(db_dsn, "CREATE TABLE test_counter (n int)")
+    sql(db_dsn, "INSERT INTO test_counter VALUES (0)")
+    nodes = [Goald(tmp_path, f"n{i}", GOALD_NODE_NAME=f"n{i}",
+                   **env(db_dsn, GOALD_TEST_SLEEP_S="3", GOALD_JOB_TEST_COUNT_ENABLED="false"))
+             for i in (1, 2)]
+    try:
+        for n in nodes:
+            n.wait_ready()
+        password = next(p for p in (printed_password(n) for n in nodes) if p)
+        sessions = [logged_in(n, password) for n in nodes]
+        answers = [g.value for g in gevent.joinall([
+            gevent.spawn(s.post, n.url("/admin/jobs/test_sleep/run"), data={"csrf_token": token},
+                         headers={"Accept": "application/json"}, timeout=15)
+            for n, (s, token) in zip(nodes, sessions)])]
+        assert [a.status_code for a in answers] == [200, 200]
+        rows = wait_for(lambda: (r := sql(db_dsn, "SELECT node, outcome FROM job_runs WHERE job = 'test_sleep' "
+                                                  "AND trigger = 'manual' ORDER BY outcome"))
+                        and all(o != "running" for _, o in r) and r)
+        outcomes = sorted(o for _, o in rows)
+        assert outcomes == ["skipped_overlap", "succeeded"], rows     # one ran; the other saw it running
+    finally:
+        for n in nodes:
+            n.cleanup()
