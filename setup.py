@@ -29,6 +29,7 @@ setup(
         "goald.match",
         "goald.provider",
         "goald.cache",
+        "goald.business",
         "goald.simulator",
         "goald.actors",
         "goald.actors.jobs",

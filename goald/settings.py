@@ -74,6 +74,7 @@ SECTIONS: dict[str, str] = {
     "node": "Identity of this goald instance",
     "database": "PostgreSQL: a server of yours (url) or the embedded one (data_dir)",
     "log": "Logging to standard error (journald under systemd)",
+    "business": "The platform's business jobs: referrals, rewards, reminders",
     "console": "HTTP listener for the console, health endpoints and the public API",
     "pool_monitor": "Sampling of the connection pool into pool_samples",
     "jobs": "Periodic jobs: the clock, stagger, the run ledger and shutdown",
@@ -156,6 +157,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "log.journald_prefix", bool, False,
         "Prefix each line with its syslog priority (<3> error ... <7> debug) so journald keeps levels.",
+    ),
+    Setting(
+        "business.batch_size", int, 5000,
+        "Referrals one run of referral_tier2 / referral_tier3 moves at most (with their rewards, in one "
+        "transaction); the next run goes on.",
+        minimum=1, maximum=1_000_000,
     ),
     Setting(
         "console.host", str, "127.0.0.1",
