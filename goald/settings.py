@@ -75,6 +75,7 @@ SECTIONS: dict[str, str] = {
     "database": "PostgreSQL: a server of yours (url) or the embedded one (data_dir)",
     "log": "Logging to standard error (journald under systemd)",
     "business": "The platform's business jobs: referrals, rewards, reminders",
+    "push": "Push notifications: the gateway, the outbox sender, scheduled notifications",
     "console": "HTTP listener for the console, health endpoints and the public API",
     "pool_monitor": "Sampling of the connection pool into pool_samples",
     "jobs": "Periodic jobs: the clock, stagger, the run ledger and shutdown",
@@ -163,6 +164,38 @@ SETTINGS: tuple[Setting, ...] = (
         "Referrals one run of referral_tier2 / referral_tier3 moves at most (with their rewards, in one "
         "transaction); the next run goes on.",
         minimum=1, maximum=1_000_000,
+    ),
+    Setting(
+        "push.gateway_url", str, "",
+        "The push gateway (an Expo / FCM-style JSON endpoint: a list of messages in, one ticket per "
+        "message out). Empty: push messages wait in notification_outbox (logged once).",
+        secret=True,
+    ),
+    Setting(
+        "push.access_token", str, "",
+        "Bearer token for the push gateway, if it wants one.",
+        secret=True,
+    ),
+    Setting(
+        "push.timeout_s", float, 10.0,
+        "Timeout of one request to the push gateway.",
+        minimum=0.5, maximum=120, unit="s",
+    ),
+    Setting(
+        "push.batch_size", int, 500,
+        "Push messages one run of push_sender claims at most (sent 100 to a request).",
+        minimum=1, maximum=100_000,
+    ),
+    Setting(
+        "push.notifications_per_run", int, 10,
+        "Due scheduled notifications one run of scheduled_notifications claims at most.",
+        minimum=1, maximum=1000,
+    ),
+    Setting(
+        "push.lease_s", float, 120.0,
+        "A claimed notification or message not finished within this long (its run was killed) is "
+        "claimed again by the next run.",
+        minimum=10, maximum=3600, unit="s",
     ),
     Setting(
         "console.host", str, "127.0.0.1",

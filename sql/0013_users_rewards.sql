@@ -80,21 +80,48 @@ CREATE TABLE daily_reward_claims (
 );
 CREATE INDEX daily_reward_claims_day ON daily_reward_claims (day);
 
+-- Scheduled notifications: an operator's message to an audience at a time. The job claims due
+-- rows (FOR UPDATE SKIP LOCKED, with a lease: one left `sending` by a dead run is claimed again),
+-- expands the audience into the outbox, and finishes the row with its counts once every message
+-- of it was sent or failed.
+CREATE TABLE scheduled_notifications (
+    id           bigserial PRIMARY KEY,
+    title        text NOT NULL,
+    body         text NOT NULL,
+    audience     text NOT NULL CHECK (audience IN ('all', 'vip', 'free', 'segment')),
+    segment      bigint[],                          -- the users, when audience = 'segment'
+    scheduled_at timestamptz NOT NULL,
+    status       text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'sending', 'sent', 'failed')),
+    claimed_by   text,
+    lease_until  timestamptz,
+    recipients   integer,
+    successes    integer,
+    failures     integer,
+    error        text,
+    sent_at      timestamptz,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    CHECK (audience <> 'segment' OR segment IS NOT NULL)
+);
+CREATE INDEX scheduled_notifications_due ON scheduled_notifications (scheduled_at) WHERE status IN ('pending', 'sending');
+
 -- The outbox: every message goald means to send (push, Telegram), unique per dedupe_key, so a
 -- job that runs twice, or on two nodes, queues a message once. A sender claims rows (FOR UPDATE
--- SKIP LOCKED); a row left `sending` by a dead sender is claimed again after its lease.
+-- SKIP LOCKED, `lease_until`); a row left `sending` by a dead sender is claimed again after it.
 CREATE TABLE notification_outbox (
     id          bigserial PRIMARY KEY,
     channel     text NOT NULL CHECK (channel IN ('push', 'telegram')),
     kind        text NOT NULL,
     user_id     bigint REFERENCES app_users (id) ON DELETE CASCADE,
+    scheduled_id bigint REFERENCES scheduled_notifications (id) ON DELETE CASCADE,
     dedupe_key  text NOT NULL UNIQUE,
     payload     jsonb NOT NULL,
     status      text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'sending', 'sent', 'failed')),
     attempts    integer NOT NULL DEFAULT 0,
     created_at  timestamptz NOT NULL DEFAULT now(),
     claimed_at  timestamptz,
+    lease_until timestamptz,
     sent_at     timestamptz,
     error       text
 );
 CREATE INDEX notification_outbox_due ON notification_outbox (id) WHERE status IN ('pending', 'sending');
+CREATE INDEX notification_outbox_scheduled ON notification_outbox (scheduled_id) WHERE scheduled_id IS NOT NULL;
