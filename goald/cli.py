@@ -80,6 +80,12 @@ def build_parser() -> argparse.ArgumentParser:
     doc.add_argument("--json", action="store_true", help="machine-readable output")
     doc.add_argument("--no-provider-call", action="store_true",
                      help="do not call the provider (its configuration and a running goald's breakers are still checked)")
+    demo = sub.add_parser("seed-demo", parents=[common], help="make a demo population for the business jobs",
+                          description="Users with several identities, referrals at every tier, daily-reward "
+                                      "streaks, push tokens, subscriptions and scheduled notifications, so that "
+                                      "`goald run` exercises every business job.", epilog=COMMANDS_HELP)
+    demo.add_argument("--users", type=int, default=1000, metavar="N", help="how many users (default 1000)")
+    demo.add_argument("--seed", type=int, default=1, help="names the population; another seed adds another")
     from goald import cli_audit, cli_jobs, cli_monitor, cli_operator, cli_simulate
     cli_audit.add_parser(sub, common, COMMANDS_HELP)
     cli_monitor.add_parser(sub, common, COMMANDS_HELP)
@@ -99,7 +105,7 @@ def main(argv: list[str]) -> int:
         "run": cmd_run, "migrate": cmd_migrate, "validate-migrations": cmd_validate,
         "config": cmd_config, "version": cmd_version, "check-db-capacity": cmd_capacity,
         "kpi": cmd_kpi, "jobs": cmd_jobs, "simulate": cmd_simulate, "audit": cmd_audit,
-        "operator": cmd_operator, "doctor": cmd_doctor, "monitor-pool": cmd_monitor,
+        "operator": cmd_operator, "doctor": cmd_doctor, "monitor-pool": cmd_monitor, "seed-demo": cmd_seed_demo,
     }[args.command]
     try:
         return handler(args)
@@ -154,6 +160,32 @@ def cmd_jobs(args) -> int:
     from goald import cli_jobs
 
     return cli_jobs.cmd_jobs(args, _open_database, fail)
+
+
+def cmd_seed_demo(args) -> int:
+    if not 1 <= args.users <= 10_000_000:
+        fail("seed-demo", "--users must be between 1 and 10,000,000")
+        return exitcodes.CONFIG
+    cfg, db, code = _open_database(args)
+    if db is None:
+        return code
+    from datetime import datetime, timezone
+
+    from goald.business import demo
+    from goald.cli_jobs import database_failure
+
+    try:
+        with db.pool.connection() as conn:
+            made = demo.seed(conn, args.users, args.seed, datetime.now(timezone.utc).date())
+    except demo.DemoError as e:
+        fail("seed-demo", str(e))
+        return exitcodes.CONFIG
+    except Exception as e:  # psycopg2 errors: the business tables missing, connection lost
+        return database_failure(fail, "seed-demo", "app_users", e)
+    finally:
+        db.close()
+    print("made " + ", ".join(f"{n:,} {kind.replace('_', ' ')}" for kind, n in made.items()))
+    return exitcodes.OK
 
 
 def cmd_monitor(args) -> int:

@@ -1,0 +1,131 @@
+"""The business jobs' queries and durations per run, at two population sizes, beside the seeds' figures.
+
+For each size (default 1,000 and 10,000 users), a fresh database on the local PostgreSQL gets
+goald's migrations and `goald seed-demo --users N`; then each business job runs once, in this
+process, on goald's own JobContext (the query counter the run ledger records), with a batch size
+that takes every due row in that one run, and with a local push gateway that accepts everything.
+
+Printed per job and size: queries issued, rows it reports and the duration, then the seeds'
+figure where the seeds have one. Targets: daily reward reminders ≤ 2 queries and < 0.5 s at
+10,000 users (seed: 2 queries, 3.5 s); every job within 10 queries a run (the seeds' rule); and
+every job's query count the same at every size.
+
+Run:  python bench/query_budget.py [--sizes 1000,10000] [--json]
+Exit status 1 when a target is missed.
+"""
+from gevent import monkey
+
+monkey.patch_all()
+from psycogreen.gevent import patch_psycopg  # noqa: E402
+
+patch_psycopg()
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from datetime import datetime, timezone  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import gevent.event  # noqa: E402
+from gevent.pywsgi import WSGIServer  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _goald import Stack, goald_env  # noqa: E402
+
+SEEDS = {"daily_reward_reminders": "2 queries, 3.5 s (10,000 users)"}
+REMINDERS_MAX_QUERIES, REMINDERS_MAX_S = 2, 0.5
+MAX_QUERIES = 10
+
+
+def gateway():
+    def app(environ, start):
+        body = json.loads(environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0)))
+        start("200 OK", [("Content-Type", "application/json")])
+        return [json.dumps({"data": [{"status": "ok"} for _ in body]}).encode()]
+    server = WSGIServer(("127.0.0.1", 0), app, log=None)
+    server.start()
+    return server
+
+
+def measure(dsn, users, gateway_url):
+    from goald import config
+    from goald.actors.context import JobContext
+    from goald.actors.jobs import business
+    from goald.actors.ledger import Occurrence
+    from goald.db.pool import Pool
+
+    env = {"GOALD_BUSINESS_BATCH_SIZE": str(users * 10), "GOALD_PUSH_BATCH_SIZE": str(users * 10),
+           "GOALD_PUSH_GATEWAY_URL": gateway_url, "GOALD_PUSH_NOTIFICATIONS_PER_RUN": "10"}
+    cfg = config.load(None, env, search=False)
+    pool = Pool(dsn, maxconn=4)
+    out = {}
+    try:
+        nine = datetime.now(timezone.utc).replace(hour=9, minute=0, second=27, microsecond=0).timestamp()
+        for job in (business.referral_tier2, business.referral_tier3, business.daily_reward_reminders,
+                    business.scheduled_notifications, business.push_sender):
+            ctx = JobContext(occurrence=Occurrence(job.__name__, nine), pool=pool, config=cfg, node="bench",
+                             cancel=gevent.event.Event())
+            started = time.perf_counter()
+            result = job(ctx)
+            out[job.__name__] = {"queries": ctx.queries, "seconds": round(time.perf_counter() - started, 3),
+                                 "result": result}
+    finally:
+        pool.close()
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="1000,10000")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    maintenance = os.environ.get("GOALD_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    gw = gateway()
+    url = f"http://127.0.0.1:{gw.server_port}/push"
+    results = {}
+    try:
+        for n in sizes:
+            with Stack(maintenance, f"budget{n}") as stack:
+                env = goald_env(GOALD_DATABASE_URL=stack.dsn, GOALD_LOG_LEVEL="WARNING")
+                for cmd in (["migrate"], ["seed-demo", "--users", str(n)]):
+                    r = subprocess.run([sys.executable, "-m", "goald", *cmd], capture_output=True, text=True, env=env)
+                    if r.returncode != 0:
+                        sys.exit(f"goald {' '.join(cmd)} failed: {r.stderr}")
+                results[n] = measure(stack.dsn, n, url)
+    finally:
+        gw.stop()
+    misses = []
+    jobs = list(results[sizes[0]])
+    for job in jobs:
+        counts = {n: results[n][job]["queries"] for n in sizes}
+        if len(set(counts.values())) != 1:
+            misses.append(f"{job}: queries differ by size {counts}")
+        if max(counts.values()) > MAX_QUERIES:
+            misses.append(f"{job}: more than {MAX_QUERIES} queries")
+    big = max(sizes)
+    rem = results[big]["daily_reward_reminders"]
+    if big >= 10_000 and (rem["queries"] > REMINDERS_MAX_QUERIES or rem["seconds"] >= REMINDERS_MAX_S):
+        misses.append(f"daily_reward_reminders at {big:,} users: {rem['queries']} queries, {rem['seconds']} s "
+                      f"(target ≤ {REMINDERS_MAX_QUERIES}, < {REMINDERS_MAX_S} s)")
+    if args.json:
+        print(json.dumps({"results": results, "misses": misses, "ok": not misses}, indent=2, default=str))
+    else:
+        print(f"business jobs, one run each after goald seed-demo; sizes {', '.join(f'{n:,}' for n in sizes)} users")
+        head = "".join(f"{f'{n:,} users':>26}" for n in sizes)
+        print(f"{'job':<26}{head}   seed")
+        for job in jobs:
+            cells = "".join(f"{str(results[n][job]['queries']) + ' q, ' + format(results[n][job]['seconds'], '.3f') + ' s':>26}"
+                            for n in sizes)
+            print(f"{job:<26}{cells}   {SEEDS.get(job, '')}")
+        for job in jobs:
+            print(f"  {job}: " + "; ".join(f"{n:,}: {results[n][job]['result']}" for n in sizes))
+        print("OK" if not misses else "TARGET MISSED: " + "; ".join(misses))
+    return 0 if not misses else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,38 @@
+"""`goald seed-demo` (goald/business/demo.py): a population that gives every business job work."""
+import subprocess
+import sys
+import time
+
+import gevent.event
+
+from goald import config
+from goald.actors.context import JobContext
+from goald.actors.jobs import business
+from goald.actors.ledger import Occurrence
+from goald.business import rewards
+from daemon_support import goald_env
+
+
+def seed(db_dsn, *args):
+    return subprocess.run([sys.executable, "-m", "goald", "seed-demo", *args], capture_output=True, text=True,
+                          timeout=120, env=goald_env(GOALD_DATABASE_URL=db_dsn, GOALD_LOG_LEVEL="WARNING"))
+
+
+def test_the_demo_population_gives_every_business_job_work_and_a_second_seed_of_it_is_refused(db_dsn, pool):
+    r = seed(db_dsn, "--users", "300")
+    assert r.returncode == 0 and r.stdout.startswith("made 300 users,"), r.stderr
+    cfg = config.load(None, {}, search=False)
+    did = {}
+    for job in (business.referral_tier2, business.referral_tier3, business.daily_reward_reminders,
+                business.scheduled_notifications):
+        ctx = JobContext(occurrence=Occurrence(job.__name__, time.time()), pool=pool, config=cfg, node="t",
+                         cancel=gevent.event.Event())
+        did[job.__name__] = job(ctx)
+    assert did["referral_tier2"]["promoted"] > 0 and did["referral_tier3"]["promoted"] > 0, did
+    assert did["daily_reward_reminders"]["queued"] > 0 and did["scheduled_notifications"]["claimed"] == 2, did
+    with pool.connection() as conn:
+        assert rewards.balance_mismatches(conn) == []
+    again = seed(db_dsn, "--users", "10")
+    assert again.returncode == 2 and "exist already" in again.stderr
+    assert seed(db_dsn, "--users", "10", "--seed", "2").returncode == 0
+    assert seed(db_dsn, "--users", "0").returncode == 2
