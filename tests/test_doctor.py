@@ -3,19 +3,24 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
-import pytest
 
 from goald import config, doctor, operators
 from goald.migrations.runner import shipped
 from daemon_support import goald_env
 
+# Out of the checkout: `python -m goald` from the repository root would import ./goald, which lacks
+# the packages setup.py maps into it (goald.sql, goald.actors, goald.console).
+OUTSIDE = tempfile.gettempdir()
+
 REPO = Path(__file__).resolve().parent.parent
 
 
 def test_the_command_lists_one_line_per_reason_and_exits_1_on_a_no_go(db_dsn):
-    r = subprocess.run([sys.executable, "-m", "goald", "doctor", "--no-provider-call"], capture_output=True,
+    r = subprocess.run([sys.executable, "-m", "goald", "doctor", "--no-provider-call"], cwd=OUTSIDE,
+                       capture_output=True,
                        text=True, timeout=60, env=goald_env(GOALD_DATABASE_URL=db_dsn, GOALD_LOG_LEVEL="WARNING"))
     assert r.returncode == 1, r.stdout + r.stderr
     lines = r.stdout.splitlines()
@@ -24,6 +29,7 @@ def test_the_command_lists_one_line_per_reason_and_exits_1_on_a_no_go(db_dsn):
     assert any(l.startswith("NO-GO operator: no console operator") for l in lines)
     assert lines[-1].startswith("NO-GO (")
     doc = json.loads(subprocess.run([sys.executable, "-m", "goald", "doctor", "--json", "--no-provider-call"],
+                                    cwd=OUTSIDE,
                                     capture_output=True, text=True, timeout=60,
                                     env=goald_env(GOALD_DATABASE_URL=db_dsn, GOALD_LOG_LEVEL="WARNING")).stdout)
     assert doc["go"] is False and any(r.startswith("operator: ") for r in doc["reasons"])
@@ -83,6 +89,7 @@ def test_the_clock_check_reads_the_kernel_and_compares_with_the_database(pool):
 
 def test_the_provider_must_be_configured_answer_and_have_no_open_breaker(tmp_path):
     sim = subprocess.Popen([sys.executable, "-m", "goald", "simulate", "--port", "0", "--matches", "20"],
+                           cwd=OUTSIDE,
                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         url = sim.stdout.readline().strip()

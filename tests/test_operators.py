@@ -2,6 +2,7 @@
 import json
 import subprocess
 import sys
+import tempfile
 
 import gevent
 import psycopg2
@@ -9,6 +10,10 @@ import pytest
 
 from goald import operators
 from daemon_support import goald_env
+
+# Out of the checkout: `python -m goald` from the repository root would import ./goald, which lacks
+# the packages setup.py maps into it (goald.sql, goald.actors, goald.console).
+OUTSIDE = tempfile.gettempdir()
 
 PASSWORD = "correct horse battery"
 
@@ -93,7 +98,8 @@ def test_the_first_start_makes_one_admin_even_when_two_nodes_start_together(db_d
 
 
 def goald_operator(db_dsn, *args, stdin=None):
-    return subprocess.run([sys.executable, "-m", "goald", "operator", *args], input=stdin, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "goald", "operator", *args], cwd=OUTSIDE, input=stdin,
+                          capture_output=True,
                           text=True, timeout=60, env=goald_env(GOALD_DATABASE_URL=db_dsn))
 
 

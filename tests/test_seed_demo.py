@@ -1,6 +1,7 @@
 """`goald seed-demo` (goald/business/demo.py): a population that gives every business job work."""
 import subprocess
 import sys
+import tempfile
 import time
 
 import gevent.event
@@ -12,9 +13,14 @@ from goald.actors.ledger import Occurrence
 from goald.business import rewards
 from daemon_support import goald_env
 
+# Out of the checkout: `python -m goald` from the repository root would import ./goald, which lacks
+# the packages setup.py maps into it (goald.sql, goald.actors, goald.console).
+OUTSIDE = tempfile.gettempdir()
+
 
 def seed(db_dsn, *args):
-    return subprocess.run([sys.executable, "-m", "goald", "seed-demo", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "goald", "seed-demo", *args], cwd=OUTSIDE,
+                          capture_output=True, text=True,
                           timeout=120, env=goald_env(GOALD_DATABASE_URL=db_dsn, GOALD_LOG_LEVEL="WARNING"))
 
 
