@@ -191,7 +191,7 @@ def cmd_seed_demo(args) -> int:
 def cmd_monitor(args) -> int:
     from goald import cli_monitor
 
-    return cli_monitor.cmd_monitor(args, _open_database, fail)
+    return cli_monitor.cmd_monitor(args, _open_database, fail, local_console_url)
 
 
 def cmd_doctor(args) -> int:
@@ -209,15 +209,21 @@ def cmd_doctor(args) -> int:
     return exitcodes.OK if report.go else exitcodes.CHECK_FAILED
 
 
+def local_console_url(cfg) -> str:
+    """Where this host's goald answers HTTP (console.host and console.port; a wildcard bind is
+    reached on loopback)."""
+    host = cfg["console.host"] if cfg["console.host"] not in ("0.0.0.0", "::", "") else "127.0.0.1"
+    return f"http://{host}:{cfg['console.port']}"
+
+
 def _running_provider_state(cfg):
     """A running goald's /health/provider on this host (its breakers), or None when none answers."""
     import requests
 
-    host = cfg["console.host"] if cfg["console.host"] not in ("0.0.0.0", "::", "") else "127.0.0.1"
     if cfg["console.port"] == 0:
         return None
     try:
-        r = requests.get(f"http://{host}:{cfg['console.port']}/health/provider", timeout=2)
+        r = requests.get(local_console_url(cfg) + "/health/provider", timeout=2)
         state = r.json() if r.status_code == 200 else None
     except (requests.RequestException, ValueError):
         return None

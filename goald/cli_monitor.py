@@ -170,13 +170,12 @@ class Monitor:
                 "recommendations": [RECOMMENDATIONS[k] for k in self.alerts]}
 
 
-def cmd_monitor(args, open_database, fail) -> int:
+def cmd_monitor(args, open_database, fail, console_url) -> int:
     cfg, db, code = open_database(args)
     if db is None:
         return code
     dsn = db.dsn
-    host = cfg["console.host"] if cfg["console.host"] not in ("0.0.0.0", "::", "") else "127.0.0.1"
-    url = (args.url or f"http://{host}:{cfg['console.port']}").rstrip("/")
+    url = (args.url or console_url(cfg)).rstrip("/")
     if args.interval <= 0 or args.duration <= 0:
         fail("monitor-pool", "--interval and --duration must be positive seconds")
         db.close()

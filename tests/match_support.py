@@ -18,7 +18,6 @@ import time
 import gevent
 import gevent.event
 import msgspec
-import psycopg2
 import pykka
 
 from goald import config
@@ -32,6 +31,7 @@ from goald.console.app import AppContext, make_app
 from goald.db.pool import Pool
 from goald.match.changes import Changes
 from goald.provider import decode
+from support import sql  # noqa: F401  (re-exported: the match tests import it from here)
 
 _ENC = msgspec.json.Encoder()
 
@@ -182,11 +182,6 @@ def harness(dsn, world, **env):
         h.close()
 
 
-def sql(dsn, query, args=()):
-    """One statement on its own connection (committed): its rows, or None."""
-    with psycopg2.connect(dsn) as c, c.cursor() as cur:
-        cur.execute(query, args)
-        return cur.fetchall() if cur.description else None
 
 
 def wait_until(predicate, timeout_s=10.0):

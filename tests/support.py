@@ -4,7 +4,9 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 
+import psycopg2
 import redis
 
 from goald.settings import BY_ENV
@@ -20,10 +22,22 @@ def goald_env(**extra):
     return env
 
 
-def goald(args, cwd, **env):
+# Out of the checkout by default: `python -m goald` from the repository root would import ./goald,
+# which lacks the packages setup.py maps into the installed one (goald.sql, goald.actors, ...).
+OUTSIDE = tempfile.gettempdir()
+
+
+def goald(args, cwd=OUTSIDE, *, input=None, timeout=TIMEOUT_S, **env):
     """Run `goald ARGS` (as `python -m goald`) to completion; returns the CompletedProcess."""
-    return subprocess.run([sys.executable, "-m", "goald", *args], cwd=cwd, env=goald_env(**env),
-                          capture_output=True, text=True, timeout=TIMEOUT_S)
+    return subprocess.run([sys.executable, "-m", "goald", *args], cwd=cwd, env=goald_env(**env), input=input,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def sql(dsn, query, args=()):
+    """One statement on its own connection (committed): its rows, or None."""
+    with psycopg2.connect(dsn) as c, c.cursor() as cur:
+        cur.execute(query, args)
+        return cur.fetchall() if cur.description else None
 
 
 def json_log_lines(text):

@@ -18,6 +18,7 @@ from goald.console.app import AppContext, make_app
 from goald.console.auth import Auth
 from goald.console.server import HttpServer
 from goald.console_ops import DaemonOps
+from support import sql
 
 PASSWORD = "correct horse battery"
 SCRIPT = "<script>alert(1)</script>"
@@ -57,12 +58,6 @@ def where(r):
     """A redirect's target as path?query (Bottle makes Location absolute)."""
     u = urlsplit(r.headers["Location"])
     return u.path + ("?" + u.query if u.query else "")
-
-
-def sql(dsn, query, args=()):
-    with psycopg2.connect(dsn) as c, c.cursor() as cur:
-        cur.execute(query, args)
-        return cur.fetchall() if cur.description else None
 
 
 def login(base, name="alice", password=PASSWORD):

@@ -5,18 +5,12 @@ import time
 from pathlib import Path
 
 import gevent
-import psycopg2
 import requests
 
 from daemon_support import Goald
+from support import sql
 
 TESTS_DIR = str(Path(__file__).parent)
-
-
-def sql(dsn, query, args=()):
-    with psycopg2.connect(dsn) as c, c.cursor() as cur:
-        cur.execute(query, args)
-        return cur.fetchall() if cur.description else None
 
 
 def env(db_dsn, **extra):

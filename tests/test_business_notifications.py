@@ -15,6 +15,7 @@ from goald.actors.context import JobContext
 from goald.actors.jobs import business
 from goald.actors.ledger import Occurrence
 from goald.business import notifications
+from support import sql
 
 
 class Gateway:
@@ -56,12 +57,6 @@ def gateway():
     g = Gateway()
     yield g
     g.stop()
-
-
-def sql(dsn, query, args=()):
-    with psycopg2.connect(dsn) as c, c.cursor() as cur:
-        cur.execute(query, args)
-        return cur.fetchall() if cur.description else None
 
 
 def run(pool, job, **env):

@@ -13,14 +13,9 @@ from goald.actors.context import JobContext
 from goald.actors.jobs import business
 from goald.actors.ledger import Occurrence
 from goald.business import daily_rewards, referrals, rewards
+from support import sql
 
 TODAY = date(2026, 12, 3)
-
-
-def sql(dsn, query, args=()):
-    with psycopg2.connect(dsn) as c, c.cursor() as cur:
-        cur.execute(query, args)
-        return cur.fetchall() if cur.description else None
 
 
 def users(dsn, n):

@@ -15,19 +15,13 @@ import shutil
 import time
 from pathlib import Path
 
-import psycopg2
 import pytest
 
 from daemon_support import Goald
+from support import sql
 
 TESTS_DIR = str(Path(__file__).parent)
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
-
-
-def sql(dsn, query, args=()):
-    with psycopg2.connect(dsn) as c, c.cursor() as cur:
-        cur.execute(query, args)
-        return cur.fetchall() if cur.description else None
 
 
 @pytest.fixture

@@ -3,35 +3,27 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 
 from goald import config, doctor, operators
 from goald.migrations.runner import shipped
-from daemon_support import goald_env
+from support import OUTSIDE, goald
 
-# Out of the checkout: `python -m goald` from the repository root would import ./goald, which lacks
-# the packages setup.py maps into it (goald.sql, goald.actors, goald.console).
-OUTSIDE = tempfile.gettempdir()
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 def test_the_command_lists_one_line_per_reason_and_exits_1_on_a_no_go(db_dsn):
-    r = subprocess.run([sys.executable, "-m", "goald", "doctor", "--no-provider-call"], cwd=OUTSIDE,
-                       capture_output=True,
-                       text=True, timeout=60, env=goald_env(GOALD_DATABASE_URL=db_dsn, GOALD_LOG_LEVEL="WARNING"))
+    r = goald(["doctor", "--no-provider-call"], GOALD_DATABASE_URL=db_dsn, GOALD_LOG_LEVEL="WARNING")
     assert r.returncode == 1, r.stdout + r.stderr
     lines = r.stdout.splitlines()
     assert f"go    migrations: all {len(shipped())} applied" in lines
     assert any(l.startswith("NO-GO provider: provider.base_url is empty") for l in lines)
     assert any(l.startswith("NO-GO operator: no console operator") for l in lines)
     assert lines[-1].startswith("NO-GO (")
-    doc = json.loads(subprocess.run([sys.executable, "-m", "goald", "doctor", "--json", "--no-provider-call"],
-                                    cwd=OUTSIDE,
-                                    capture_output=True, text=True, timeout=60,
-                                    env=goald_env(GOALD_DATABASE_URL=db_dsn, GOALD_LOG_LEVEL="WARNING")).stdout)
+    doc = json.loads(goald(["doctor", "--json", "--no-provider-call"], GOALD_DATABASE_URL=db_dsn,
+                           GOALD_LOG_LEVEL="WARNING").stdout)
     assert doc["go"] is False and any(r.startswith("operator: ") for r in doc["reasons"])
 
 

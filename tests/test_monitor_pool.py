@@ -1,24 +1,16 @@
 """`goald monitor-pool` (goald/cli_monitor.py): samples, the seeds' alerts, the summary and its exit code."""
-import subprocess
-import sys
-import tempfile
 import uuid
 
 import psycopg2
 import psycopg2.extensions
 
 from goald.cli_monitor import Monitor
-from daemon_support import goald_env
+from support import goald
 
-# Out of the checkout: `python -m goald` from the repository root would import ./goald, which lacks
-# the packages setup.py maps into it (goald.sql, goald.actors, goald.console).
-OUTSIDE = tempfile.gettempdir()
 
 
 def monitor(db_dsn, *args):
-    return subprocess.run([sys.executable, "-m", "goald", "monitor-pool", *args], cwd=OUTSIDE,
-                          capture_output=True, text=True,
-                          timeout=120, env=goald_env(GOALD_DATABASE_URL=db_dsn, GOALD_LOG_LEVEL="WARNING"))
+    return goald(["monitor-pool", *args], timeout=120, GOALD_DATABASE_URL=db_dsn, GOALD_LOG_LEVEL="WARNING")
 
 
 def test_a_healthy_goald_gives_sample_lines_a_summary_and_exit_0(db_dsn, processes):

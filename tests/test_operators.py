@@ -1,27 +1,16 @@
 """Console operators (goald/operators.py) and `goald operator` (goald/cli_operator.py)."""
 import json
-import subprocess
-import sys
-import tempfile
 
 import gevent
 import psycopg2
 import pytest
 
 from goald import operators
-from daemon_support import goald_env
+from support import goald
+from support import sql
 
-# Out of the checkout: `python -m goald` from the repository root would import ./goald, which lacks
-# the packages setup.py maps into it (goald.sql, goald.actors, goald.console).
-OUTSIDE = tempfile.gettempdir()
 
 PASSWORD = "correct horse battery"
-
-
-def sql(dsn, query, args=()):
-    with psycopg2.connect(dsn) as c, c.cursor() as cur:
-        cur.execute(query, args)
-        return cur.fetchall() if cur.description else None
 
 
 def test_a_password_verifies_a_wrong_one_does_not_and_the_hash_is_salted_scrypt():
@@ -98,9 +87,7 @@ def test_the_first_start_makes_one_admin_even_when_two_nodes_start_together(db_d
 
 
 def goald_operator(db_dsn, *args, stdin=None):
-    return subprocess.run([sys.executable, "-m", "goald", "operator", *args], cwd=OUTSIDE, input=stdin,
-                          capture_output=True,
-                          text=True, timeout=60, env=goald_env(GOALD_DATABASE_URL=db_dsn))
+    return goald(["operator", *args], input=stdin, GOALD_DATABASE_URL=db_dsn)
 
 
 def test_goald_operator_adds_lists_changes_and_removes_operators(db_dsn):

@@ -1,7 +1,4 @@
 """`goald seed-demo` (goald/business/demo.py): a population that gives every business job work."""
-import subprocess
-import sys
-import tempfile
 import time
 
 import gevent.event
@@ -11,17 +8,12 @@ from goald.actors.context import JobContext
 from goald.actors.jobs import business
 from goald.actors.ledger import Occurrence
 from goald.business import rewards
-from daemon_support import goald_env
+from support import goald
 
-# Out of the checkout: `python -m goald` from the repository root would import ./goald, which lacks
-# the packages setup.py maps into it (goald.sql, goald.actors, goald.console).
-OUTSIDE = tempfile.gettempdir()
 
 
 def seed(db_dsn, *args):
-    return subprocess.run([sys.executable, "-m", "goald", "seed-demo", *args], cwd=OUTSIDE,
-                          capture_output=True, text=True,
-                          timeout=120, env=goald_env(GOALD_DATABASE_URL=db_dsn, GOALD_LOG_LEVEL="WARNING"))
+    return goald(["seed-demo", *args], timeout=120, GOALD_DATABASE_URL=db_dsn, GOALD_LOG_LEVEL="WARNING")
 
 
 def test_the_demo_population_gives_every_business_job_work_and_a_second_seed_of_it_is_refused(db_dsn, pool):
