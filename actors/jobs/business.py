@@ -84,7 +84,8 @@ def _send(gateway: push.PushGateway, batch: list[dict]) -> tuple[list[dict], lis
             outcome[m["id"]] = {"id": m["id"], "outcome": "failed", "error": "no active push token"}
         for t in m["tokens"]:
             messages.append((m["id"], t, {"to": t, "title": m["payload"].get("title"),
-                                          "body": m["payload"].get("body"), "data": m["payload"]}))
+                                          "body": m["payload"].get("body"), "data": m["payload"],
+                                          push.IDEMPOTENCY_FIELD: f"{m['dedupe_key']}:{t}"}))
     ok: set[int] = set()
     errors: dict[int, str] = {}
     retry: dict[int, str] = {}

@@ -52,8 +52,8 @@ claimed AS (
     UPDATE notification_outbox o SET status = 'sending', claimed_at = now(), attempts = o.attempts + 1,
            lease_until = now() + make_interval(secs => %(lease_s)s)
     FROM due WHERE o.id = due.id
-    RETURNING o.id, o.user_id, o.payload, o.attempts)
-SELECT c.id, c.payload, c.attempts,
+    RETURNING o.id, o.user_id, o.payload, o.attempts, o.dedupe_key)
+SELECT c.id, c.payload, c.attempts, c.dedupe_key,
        coalesce((SELECT array_agg(p.token ORDER BY p.id) FROM push_tokens p WHERE p.user_id = c.user_id AND p.active),
                 '{}')
 FROM claimed c ORDER BY c.id
@@ -114,10 +114,11 @@ def expand_due(conn, node: str, limit: int, lease_s: float) -> dict:
 
 
 def claim_push(conn, limit: int, lease_s: float) -> list[dict]:
-    """Push messages to send now: [{"id", "payload", "attempts", "tokens"}]."""
+    """Push messages to send now: [{"id", "payload", "attempts", "dedupe_key", "tokens"}]."""
     with conn.cursor() as cur:
         cur.execute(_CLAIM_PUSH, {"limit": limit, "lease_s": lease_s})
-        rows = [{"id": i, "payload": p, "attempts": a, "tokens": list(t)} for i, p, a, t in cur.fetchall()]
+        rows = [{"id": i, "payload": p, "attempts": a, "dedupe_key": k, "tokens": list(t)}
+                for i, p, a, k, t in cur.fetchall()]
     conn.commit()
     return rows
 

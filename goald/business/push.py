@@ -1,9 +1,15 @@
 """The push gateway: an Expo / FCM-style JSON API that takes a list of messages and answers one
 ticket per message, in order.
 
-    POST <push.gateway_url>   [{"to": token, "title": ..., "body": ..., "data": {...}}, ...]
+    POST <push.gateway_url>   [{"to": token, "title": ..., "body": ..., "data": {...},
+                               "idempotencyKey": "<outbox dedupe key>:<token>"}, ...]
     200 {"data": [{"status": "ok", "id": ...} | {"status": "error", "message": ..., "details":
                   {"error": "DeviceNotRegistered"}}, ...]}
+
+Each message carries an `idempotencyKey`, the same every time that message is sent to that token:
+a gateway (or the relay in front of it) that keeps the keys it has seen drops a repeat, so a
+message sent again after a sender was killed between the gateway's answer and recording it
+reaches the device once.
 
 `PushGateway.send(messages)` returns the tickets; a transport failure, a timeout, a 429 or a 5xx
 raises `PushUnavailable` (the messages are tried again at the next run); any other answer raises
@@ -17,6 +23,7 @@ import requests
 
 MAX_BATCH = 100
 UNREGISTERED = "DeviceNotRegistered"
+IDEMPOTENCY_FIELD = "idempotencyKey"
 
 
 class PushUnavailable(Exception):
