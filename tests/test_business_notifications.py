@@ -150,6 +150,21 @@ def test_work_claimed_by_a_killed_run_is_resumed_and_sent_exactly_once(pool, db_
     assert sorted(gateway.repeats) == sorted(f"{m['dedupe_key']}:{m['tokens'][0]}" for m in batch[:2])
 
 
+def test_a_notification_whose_messages_were_all_recorded_by_other_senders_is_still_finished(pool, db_dsn, gateway):
+    # Two senders record the last messages of one notification at the same moment (or one is killed
+    # right after recording): every message is done, the notification is still `sending`. The bench
+    # bench/business_kill.py found this left for ever when finishing was part of the recording statement.
+    people(db_dsn, vip=4, free=0)
+    nid = notify(db_dsn, "vip")
+    run(pool, business.scheduled_notifications)
+    sql(db_dsn, "UPDATE notification_outbox SET status = CASE WHEN id %% 4 = 0 THEN 'failed' ELSE 'sent' END, "
+                "sent_at = now() WHERE scheduled_id = %s", (nid,))
+    assert state(db_dsn, nid)[0] == "sending"
+    out, _ = run(pool, business.push_sender, GOALD_PUSH_GATEWAY_URL=gateway.url)
+    assert out["sent"] == 0 and out["notifications_finished"] == 1
+    assert state(db_dsn, nid) == ("sent", 4, 3, 1) and gateway.requests == 0
+
+
 def test_a_gateway_outage_is_retried_and_after_five_attempts_the_message_fails(pool, db_dsn, gateway):
     people(db_dsn, vip=1, free=0)
     nid = notify(db_dsn, "vip")

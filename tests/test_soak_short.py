@@ -1,7 +1,8 @@
 """The short versions of the long soaks in bench/ (their figures at full length are in the
 issue's note): the chaos soak with every switch in turn for a few seconds each, then all at once,
-and kill -9 of goald during ingest three times. Each runs the bench script itself, so the
-suite and the long runs check the same things; a missed target is the script's exit 1."""
+kill -9 of goald during ingest three times, and kill -9 of two nodes running the business jobs
+five times. Each runs the bench script itself, so the suite and the long runs check the same
+things; a missed target is the script's exit 1."""
 import os
 import subprocess
 import sys
@@ -28,3 +29,10 @@ def test_kill_9_during_ingest_rewrites_no_kick_off_applies_nothing_out_of_order_
     out = run("kill_ingest.py", "--kills", "3", "--matches", "600")
     assert out.returncode == 0, out.stdout + out.stderr[-3000:]
     assert "kick-offs rewritten / provider times gone backwards: 0" in out.stdout
+
+
+def test_kill_9_of_two_nodes_running_the_business_jobs_loses_and_duplicates_nothing():
+    out = run("business_kill.py", "--kills", "5", "--users", "800", "--drain-s", "90")
+    assert out.returncode == 0, out.stdout + out.stderr[-3000:]
+    assert "problems: 0" in out.stdout and "(problems: none)" in out.stdout
+    assert "push_sent: 0" not in out.stdout and "grants: 0," not in out.stdout     # the jobs did work

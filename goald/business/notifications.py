@@ -9,8 +9,9 @@
 - `claim_push(conn, node, limit, lease_s)`: one statement claims pending push messages (or ones
   whose lease ran out), with their recipients' active tokens.
 - `finish_push(conn, results)`: one statement records each message sent / failed (or back to
-  pending for a retry), deactivates tokens the gateway called unregistered, and finishes every
-  notification whose messages are all done (`sent` with recipients, successes and failures).
+  pending for a retry) and deactivates tokens the gateway called unregistered; a second, after
+  the first committed, finishes every notification whose messages are all done (`sent` with
+  recipients, successes and failures), including one a killed or concurrent sender left.
 Functions run in the caller's greenlet on its connection and commit.
 """
 from __future__ import annotations
@@ -73,23 +74,26 @@ done AS (
     RETURNING o.scheduled_id),
 gone AS (
     UPDATE push_tokens SET active = false WHERE token = ANY (%(unregistered)s::text[]) AND active
-    RETURNING 1),
-finished AS (
-    UPDATE scheduled_notifications n
-    SET status = 'sent', recipients = s.total, successes = s.sent, failures = s.failed, sent_at = now(),
-        lease_until = NULL
-    FROM (SELECT o.scheduled_id,
-                 count(*) AS total,
-                 count(*) FILTER (WHERE o.status = 'sent' OR r.outcome = 'sent') AS sent,
-                 count(*) FILTER (WHERE (o.status = 'failed' AND r.id IS NULL)
-                                  OR (r.outcome = 'failed') OR (r.outcome = 'retry' AND o.attempts >= %(max_attempts)s))
-                     AS failed
-          FROM notification_outbox o LEFT JOIN results r ON r.id = o.id
-          WHERE o.scheduled_id IN (SELECT scheduled_id FROM done WHERE scheduled_id IS NOT NULL)
-          GROUP BY o.scheduled_id) s
-    WHERE n.id = s.scheduled_id AND n.status = 'sending' AND s.sent + s.failed = s.total
-    RETURNING n.id)
-SELECT (SELECT count(*) FROM done), (SELECT count(*) FROM gone), (SELECT count(*) FROM finished)
+    RETURNING 1)
+SELECT (SELECT count(*) FROM done), (SELECT count(*) FROM gone)
+"""
+
+# Its own statement, after the results are committed: a statement sees only what was committed
+# when it began, so two senders recording the last messages of one notification at the same
+# moment would each see the other's as unfinished, and a finishing step inside their statements
+# would leave it `sending` for ever. The later of two sweeps begins after both commits and sees
+# them; a sweep that loses the race for a row finds it `sent` already and leaves it. A sender
+# killed between the two is made good by the next run's sweep.
+_FINISH_NOTIFICATIONS = """
+UPDATE scheduled_notifications n
+SET status = 'sent', recipients = s.total, successes = s.sent, failures = s.failed, sent_at = now(),
+    lease_until = NULL
+FROM (SELECT o.scheduled_id, count(*) AS total, count(*) FILTER (WHERE o.status = 'sent') AS sent,
+             count(*) FILTER (WHERE o.status = 'failed') AS failed
+      FROM notification_outbox o
+      WHERE o.scheduled_id IN (SELECT id FROM scheduled_notifications WHERE status = 'sending')
+      GROUP BY o.scheduled_id) s
+WHERE n.id = s.scheduled_id AND n.status = 'sending' AND s.sent + s.failed = s.total
 """
 
 
@@ -125,10 +129,14 @@ def claim_push(conn, limit: int, lease_s: float) -> list[dict]:
 
 def finish_push(conn, results: list[dict], unregistered: list[str]) -> dict:
     """`results`: [{"id", "outcome": sent | failed | retry, "error"}]; `unregistered`: tokens to
-    deactivate. Returns {"recorded", "tokens_deactivated", "notifications_finished"}."""
+    deactivate. Records them, then finishes every notification whose messages are all done (two
+    statements, two commits). Returns {"recorded", "tokens_deactivated", "notifications_finished"}."""
     with conn.cursor() as cur:
         cur.execute(_FINISH_PUSH, {"results": json.dumps(results), "unregistered": unregistered,
                                    "max_attempts": MAX_ATTEMPTS})
-        recorded, gone, finished = cur.fetchone()
+        recorded, gone = cur.fetchone()
+        conn.commit()
+        cur.execute(_FINISH_NOTIFICATIONS)
+        finished = cur.rowcount
     conn.commit()
     return {"recorded": recorded, "tokens_deactivated": gone, "notifications_finished": finished}
