@@ -52,8 +52,8 @@ def scheduled_notifications(ctx) -> dict:
 
 
 def push_sender(ctx) -> dict:
-    """Send one batch of pending push messages. Two statements a run (claim, finish) however many
-    messages; gateway calls of at most push.MAX_BATCH messages."""
+    """Send one batch of pending push messages. Three statements a run (claim, record, finish)
+    however many messages; gateway calls of at most push.MAX_BATCH messages."""
     gateway = push.PushGateway.from_config(ctx.config)
     if gateway is None:
         if not _SAID_NO_GATEWAY:
