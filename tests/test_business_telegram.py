@@ -337,3 +337,33 @@ def test_demo_posts_are_made_on_the_matches_present_and_none_without_matches(poo
     out, _ = run(pool, api)
     assert out["posts_settled"] == 1 and out["sent"] == 1
     assert api.sent[0]["chat_id"] == telegram_settle.DEMO_CHANNEL
+
+
+def test_a_pick_settled_already_keeps_its_outcome_and_time_and_is_listed_in_the_reply(pool, db_dsn, api):
+    match(db_dsn, "m", 8, ft=(2, 0))
+    pid = post(db_dsn, "m", ["btts", "home_win"])
+    sql(db_dsn, "UPDATE telegram_picks SET outcome = 'void', void_reason = 'withdrawn by the tipster', "
+                "settled_at = '2024-01-01' WHERE market = 'btts'")
+    out, _ = run(pool, api)
+    assert out["picks_won"] == 1 and out["picks_void"] == 0 and out["sent"] == 1
+    assert sql(db_dsn, "SELECT outcome, void_reason, settled_at::date::text FROM telegram_picks WHERE post_id = %s "
+                       "AND market = 'btts'", (pid,)) == [("void", "withdrawn by the tipster", "2024-01-01")]
+    assert "➖ Both teams to score: void (withdrawn by the tipster)" in api.sent[0]["text"]
+
+
+def test_a_late_result_of_a_run_whose_lease_ran_out_is_ignored(pool, db_dsn):
+    match(db_dsn, "m", 8, ft=(0, 1))
+    pid = post(db_dsn, "m", ["away_win"])
+    with pool.connection() as conn:
+        telegram_settle.settle_and_queue(conn, 100)
+        slow = telegram_settle.claim_replies(conn, 100, 900)[0]
+        sql(db_dsn, "UPDATE notification_outbox SET lease_until = now() - interval '1 s'")
+        fresh = telegram_settle.claim_replies(conn, 100, 900)[0]
+        assert (slow["attempts"], fresh["attempts"]) == (1, 2)
+        late = telegram_settle.record_replies(conn, [{"id": slow["id"], "attempts": 1, "outcome": "failed",
+                                                      "message_id": None, "error": "too late"}])
+        assert late == {"sent": 0, "retry": 0, "failed": 0, "released": 0}
+        done = telegram_settle.record_replies(conn, [{"id": fresh["id"], "attempts": 2, "outcome": "sent",
+                                                      "message_id": 77, "error": None}])
+    assert done["sent"] == 1 and post_row(db_dsn, pid) == ("settled", 1, 77, None)
+    assert sql(db_dsn, "SELECT status FROM notification_outbox") == [("sent",)]
