@@ -71,8 +71,9 @@ decided AS (
            p.status_id, mk.kind,
            CASE mk.kind
                WHEN 'over' THEN CASE WHEN p.hr + p.ar > mk.line THEN 'won' WHEN p.status_id = 8 THEN 'lost' END
-               WHEN 'ht_over' THEN CASE WHEN p.ht_complete THEN CASE WHEN p.hh + p.ah > mk.line THEN 'won' ELSE 'lost' END
-                                        WHEN p.hr + p.ar > mk.line THEN 'won' END   -- goals of the unfinished first half
+               WHEN 'ht_over' THEN CASE WHEN p.ht_complete AND p.hh + p.ah > mk.line THEN 'won'
+                                        WHEN p.ht_complete THEN 'lost'
+                                        WHEN p.hr + p.ar > mk.line THEN 'won' END   -- the unfinished first half's goals
                WHEN 'btts' THEN CASE WHEN p.hr > 0 AND p.ar > 0 THEN 'won' WHEN p.status_id = 8 THEN 'lost' END
                WHEN '1x2' THEN CASE WHEN p.status_id <> 8 THEN NULL
                                     WHEN (k.market = 'home_win' AND p.hr > p.ar) OR (k.market = 'draw' AND p.hr = p.ar)

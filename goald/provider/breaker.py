@@ -17,7 +17,8 @@ every request of an endpoint group would wait for the one before it (ten 0.5-s c
 Time comes from an injectable monotonic `clock` (tests step it instead of sleeping 120 s);
 pybreaker's own open-timeout check is fed the same time through `_ClockStorage`. State changes are
 logged as `provider.circuit.opened` (WARNING) / `provider.circuit.half_open` / `provider.circuit.closed`
-(INFO), or the events the owner names (the Telegram client's `telegram.circuit.*`). All methods run in the calling greenlet; they never block.
+(INFO), or the events the owner names (the Telegram client's `telegram.circuit.*`). All methods
+run in the calling greenlet; they never block.
 """
 from __future__ import annotations
 
