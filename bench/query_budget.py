@@ -1,9 +1,11 @@
 """The business jobs' queries and durations per run, at two population sizes, beside the seeds' figures.
 
 For each size (default 1,000 and 10,000 users), a fresh database on the local PostgreSQL gets
-goald's migrations and `goald seed-demo --users N`; then each business job runs once, in this
-process, on goald's own JobContext (the query counter the run ledger records), with a batch size
-that takes every due row in that one run, and with a local push gateway that accepts everything.
+goald's migrations, N / 10 matches (ended, cancelled and live ones, so that the demo's Telegram
+posts have matches to settle) and `goald seed-demo --users N`; then each business job runs once,
+in this process, on goald's own JobContext (the query counter the run ledger records), with a
+batch size that takes every due row in that one run, and with a local push gateway and Telegram
+Bot API that accept everything.
 
 Printed per job and size: queries issued, rows it reports and the duration, then the seeds'
 figure where the seeds have one. Targets: daily reward reminders ≤ 2 queries and < 0.5 s at
@@ -29,8 +31,11 @@ import time  # noqa: E402
 from datetime import datetime, timezone  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+import socket  # noqa: E402
+
 import gevent.event  # noqa: E402
-from gevent.pywsgi import WSGIServer  # noqa: E402
+import psycopg2  # noqa: E402
+from gevent.pywsgi import WSGIHandler, WSGIServer  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _goald import Stack, goald_env  # noqa: E402
@@ -40,12 +45,35 @@ REMINDERS_MAX_QUERIES, REMINDERS_MAX_S = 2, 0.5
 MAX_QUERIES = 10
 
 
+BOT_TOKEN = "1:bench"
+# The matches the demo's Telegram posts settle on: one in ten of each size's users, mostly ended.
+_MATCHES = """
+INSERT INTO matches (id, status_id, match_time, home_regular, away_regular, home_half_time, away_half_time,
+                     second_half_kickoff_ts)
+SELECT 'bench' || i, (ARRAY[8, 8, 8, 8, 8, 8, 12, 2, 4, 3])[1 + i %% 10], 1700000000 + i * 60,
+       i %% 4, i %% 3, (i %% 4) / 2, (i %% 3) / 2, CASE WHEN i %% 10 < 6 OR i %% 10 = 8 THEN 1700003000 + i * 60 END
+FROM generate_series(1, %s) i
+"""
+
+
+class _NoDelay(WSGIHandler):
+    def handle(self):
+        self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)   # no 40 ms Nagle wait a request
+        super().handle()
+
+
 def gateway():
+    """The push gateway at /push and the Telegram Bot API at /bot<token>/sendMessage."""
+    sent = []
+
     def app(environ, start):
         body = json.loads(environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0)))
         start("200 OK", [("Content-Type", "application/json")])
+        if environ["PATH_INFO"].endswith("/sendMessage"):
+            sent.append(1)
+            return [json.dumps({"ok": True, "result": {"message_id": len(sent)}}).encode()]
         return [json.dumps({"data": [{"status": "ok"} for _ in body]}).encode()]
-    server = WSGIServer(("127.0.0.1", 0), app, log=None)
+    server = WSGIServer(("127.0.0.1", 0), app, log=None, handler_class=_NoDelay)
     server.start()
     return server
 
@@ -53,19 +81,21 @@ def gateway():
 def measure(dsn, users, gateway_url):
     from goald import config
     from goald.actors.context import JobContext
-    from goald.actors.jobs import business
+    from goald.actors.jobs import business, telegram
     from goald.actors.ledger import Occurrence
     from goald.db.pool import Pool
 
     env = {"GOALD_BUSINESS_BATCH_SIZE": str(users * 10), "GOALD_PUSH_BATCH_SIZE": str(users * 10),
-           "GOALD_PUSH_GATEWAY_URL": gateway_url, "GOALD_PUSH_NOTIFICATIONS_PER_RUN": "10"}
+           "GOALD_PUSH_GATEWAY_URL": gateway_url + "/push", "GOALD_PUSH_NOTIFICATIONS_PER_RUN": "10",
+           "GOALD_TELEGRAM_BOT_TOKEN": BOT_TOKEN, "GOALD_TELEGRAM_API_URL": gateway_url,
+           "GOALD_TELEGRAM_BATCH_SIZE": str(min(10_000, users))}
     cfg = config.load(None, env, search=False)
     pool = Pool(dsn, maxconn=4)
     out = {}
     try:
         nine = datetime.now(timezone.utc).replace(hour=9, minute=0, second=27, microsecond=0).timestamp()
         for job in (business.referral_tier2, business.referral_tier3, business.daily_reward_reminders,
-                    business.scheduled_notifications, business.push_sender):
+                    business.scheduled_notifications, business.push_sender, telegram.telegram_settlement):
             ctx = JobContext(occurrence=Occurrence(job.__name__, nine), pool=pool, config=cfg, node="bench",
                              cancel=gevent.event.Event())
             started = time.perf_counter()
@@ -85,13 +115,16 @@ def main():
     sizes = [int(s) for s in args.sizes.split(",")]
     maintenance = os.environ.get("GOALD_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
     gw = gateway()
-    url = f"http://127.0.0.1:{gw.server_port}/push"
+    url = f"http://127.0.0.1:{gw.server_port}"
     results = {}
     try:
         for n in sizes:
             with Stack(maintenance, f"budget{n}") as stack:
                 env = goald_env(GOALD_DATABASE_URL=stack.dsn, GOALD_LOG_LEVEL="WARNING")
                 for cmd in (["migrate"], ["seed-demo", "--users", str(n)]):
+                    if cmd[0] == "seed-demo":
+                        with psycopg2.connect(stack.dsn) as c, c.cursor() as cur:
+                            cur.execute(_MATCHES, (n // 10,))
                     r = subprocess.run([sys.executable, "-m", "goald", *cmd], capture_output=True, text=True, env=env)
                     if r.returncode != 0:
                         sys.exit(f"goald {' '.join(cmd)} failed: {r.stderr}")

@@ -76,6 +76,7 @@ SECTIONS: dict[str, str] = {
     "log": "Logging to standard error (journald under systemd)",
     "business": "The platform's business jobs: referrals, rewards, reminders",
     "push": "Push notifications: the gateway, the outbox sender, scheduled notifications",
+    "telegram": "Telegram settlement: the Bot API that replies to channel posts with their settled picks",
     "console": "HTTP listener for the console, health endpoints and the public API",
     "pool_monitor": "Sampling of the connection pool into pool_samples",
     "jobs": "Periodic jobs: the clock, stagger, the run ledger and shutdown",
@@ -196,6 +197,39 @@ SETTINGS: tuple[Setting, ...] = (
         "A claimed notification or message not finished within this long (its run was killed) is "
         "claimed again by the next run.",
         minimum=10, maximum=3600, unit="s",
+    ),
+    Setting(
+        "telegram.bot_token", str, "",
+        "The Telegram bot's token (from @BotFather); the bot must be able to post in the channels. "
+        "Empty: settled posts' replies wait in notification_outbox (channel telegram; logged once).",
+        secret=True, legacy_env=("TELEGRAM_BOT_TOKEN",),
+    ),
+    Setting(
+        "telegram.api_url", str, "https://api.telegram.org",
+        "The Bot API's base URL (a local Bot API server, or a test double); requests go to "
+        "<api_url>/bot<token>/sendMessage.",
+    ),
+    Setting(
+        "telegram.timeout_s", float, 10.0,
+        "Timeout of one sendMessage request.",
+        minimum=0.5, maximum=60, unit="s",
+    ),
+    Setting(
+        "telegram.retries", int, 2,
+        "Quick retries within one send after a transport error, a timeout, a 5xx or a 429 with a short "
+        "retry_after (0.5 s, 1 s, ...); after them the send is a failed attempt, tried again next run.",
+        minimum=0, maximum=5,
+    ),
+    Setting(
+        "telegram.batch_size", int, 100,
+        "Posts one run of telegram_settlement settles at most, and replies it sends at most.",
+        minimum=1, maximum=10_000,
+    ),
+    Setting(
+        "telegram.lease_s", float, 900.0,
+        "A reply claimed by a run that did not finish within this long (it was killed) is claimed again "
+        "by a later run; keep it above the job's timeout, or a slow run's reply may be sent twice.",
+        minimum=60, maximum=86400, unit="s",
     ),
     Setting(
         "console.host", str, "127.0.0.1",

@@ -44,16 +44,23 @@ queued AS (
 SELECT (SELECT count(*) FROM claimed), (SELECT count(*) FROM queued)
 """
 
-_CLAIM_PUSH = """
-WITH due AS (
+# The claim of an outbox channel's due messages (push here, telegram in telegram_settle.py): the
+# CTEs `due` and `claimed` (id, user_id, payload, attempts, dedupe_key), parameters %(channel)s,
+# %(limit)s, %(lease_s)s. Pending rows, or `sending` ones whose lease ran out (their sender was
+# killed), in id order, FOR UPDATE SKIP LOCKED: two senders never hold the same row; each claim
+# counts in `attempts`.
+OUTBOX_CLAIM_CTES = """
+due AS (
     SELECT id FROM notification_outbox
-    WHERE channel = 'push' AND (status = 'pending' OR (status = 'sending' AND lease_until < now()))
+    WHERE channel = %(channel)s AND (status = 'pending' OR (status = 'sending' AND lease_until < now()))
     ORDER BY id LIMIT %(limit)s FOR UPDATE SKIP LOCKED),
 claimed AS (
     UPDATE notification_outbox o SET status = 'sending', claimed_at = now(), attempts = o.attempts + 1,
            lease_until = now() + make_interval(secs => %(lease_s)s)
     FROM due WHERE o.id = due.id
-    RETURNING o.id, o.user_id, o.payload, o.attempts, o.dedupe_key)
+    RETURNING o.id, o.user_id, o.payload, o.attempts, o.dedupe_key)"""
+
+_CLAIM_PUSH = "WITH" + OUTBOX_CLAIM_CTES + """
 SELECT c.id, c.payload, c.attempts, c.dedupe_key,
        coalesce((SELECT array_agg(p.token ORDER BY p.id) FROM push_tokens p WHERE p.user_id = c.user_id AND p.active),
                 '{}')
@@ -120,7 +127,7 @@ def expand_due(conn, node: str, limit: int, lease_s: float) -> dict:
 def claim_push(conn, limit: int, lease_s: float) -> list[dict]:
     """Push messages to send now: [{"id", "payload", "attempts", "dedupe_key", "tokens"}]."""
     with conn.cursor() as cur:
-        cur.execute(_CLAIM_PUSH, {"limit": limit, "lease_s": lease_s})
+        cur.execute(_CLAIM_PUSH, {"channel": "push", "limit": limit, "lease_s": lease_s})
         rows = [{"id": i, "payload": p, "attempts": a, "dedupe_key": k, "tokens": list(t)}
                 for i, p, a, k, t in cur.fetchall()]
     conn.commit()

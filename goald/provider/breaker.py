@@ -17,7 +17,8 @@ every request of an endpoint group would wait for the one before it (ten 0.5-s c
 Time comes from an injectable monotonic `clock` (tests step it instead of sleeping 120 s);
 pybreaker's own open-timeout check is fed the same time through `_ClockStorage`. State changes are
 logged as `provider.circuit.opened` (WARNING) / `provider.circuit.half_open` / `provider.circuit.closed`
-(INFO). All methods run in the calling greenlet; they never block.
+(INFO), or the events the owner names (the Telegram client's `telegram.circuit.*`). All methods
+run in the calling greenlet; they never block.
 """
 from __future__ import annotations
 
@@ -59,32 +60,39 @@ class _Outcome(Exception):
     """Carries a failure through pybreaker's call so it counts it."""
 
 
+# The events a breaker logs on its state changes, and the name its messages give the service.
+PROVIDER_EVENTS = {"label": "Provider", "open": "provider.circuit.opened", "half-open": "provider.circuit.half_open",
+                   "closed": "provider.circuit.closed"}
+
+
 class _LogStates(pybreaker.CircuitBreakerListener):
     def __init__(self, owner: "Breaker"):
         self.owner = owner
 
     def state_change(self, cb, old_state, new_state) -> None:
-        name, group = new_state.name, self.owner.group
+        name, group, ev = new_state.name, self.owner.group, self.owner.events
         self.owner.transitions[name] = self.owner.transitions.get(name, 0) + 1
         if name == pybreaker.STATE_OPEN:
-            logs.event("WARNING", "provider.circuit.opened",
-                       f"Provider circuit opened: {group} after {self.owner.fail_max} consecutive failures "
+            logs.event("WARNING", ev["open"],
+                       f"{ev['label']} circuit opened: {group} after {self.owner.fail_max} consecutive failures "
                        f"(last: {self.owner.last_failure}); calls refused for {self.owner.reset_timeout:g}s",
                        group=group, last_failure=self.owner.last_failure, open_s=self.owner.reset_timeout)
         elif name == pybreaker.STATE_HALF_OPEN:
-            logs.event("INFO", "provider.circuit.half_open",
-                       f"Provider circuit half-open: {group}: one trial call may go", group=group)
+            logs.event("INFO", ev["half-open"],
+                       f"{ev['label']} circuit half-open: {group}: one trial call may go", group=group)
         elif name == pybreaker.STATE_CLOSED:
-            logs.event("INFO", "provider.circuit.closed", f"Provider circuit closed: {group}: the trial call "
+            logs.event("INFO", ev["closed"], f"{ev['label']} circuit closed: {group}: the trial call "
                        f"succeeded", group=group)
 
 
 class Breaker:
-    """The breaker of one endpoint group (e.g. `live`, `schedule`, `reference`)."""
+    """The breaker of one endpoint group (e.g. `live`, `schedule`, `reference`). `events`: the
+    log events of its state changes (PROVIDER_EVENTS; the Telegram client passes its own)."""
 
     def __init__(self, group: str, fail_max: int = 5, reset_timeout: float = 120.0,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, events: dict[str, str] = PROVIDER_EVENTS):
         self.group, self.fail_max, self.reset_timeout = group, fail_max, reset_timeout
+        self.events = events
         self._storage = _ClockStorage(clock)
         self._cb = pybreaker.CircuitBreaker(fail_max=fail_max, reset_timeout=reset_timeout, name=group,
                                             state_storage=self._storage, throw_new_error_on_trip=False,
