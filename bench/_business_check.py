@@ -13,19 +13,21 @@ from datetime import datetime, timezone
 
 import psycopg2
 
-from goald.business import rewards
+from goald.business import rewards, telegram_settle
 
 
 class Traffic(threading.Thread):
     """What the app does while the bench runs, every `every_s`: a few new users referred and logged
     in (tier 2 due), a few tier-2 referred users subscribe (tier 3 due), and now and then a
-    notification for the VIPs or for a segment falls due."""
+    notification for the VIPs or for a segment falls due, and the channel publishes posts with picks
+    on two more of the matches goald has ingested."""
 
     def __init__(self, dsn: str, seed: int, every_s: float = 0.5):
         super().__init__(daemon=True)
         self.dsn, self.rng, self.every_s = dsn, random.Random(seed), every_s
         self.stop_event = threading.Event()
         self.rounds = 0
+        self.error: str | None = None       # what stopped it early (the bench then fails)
 
     def run(self) -> None:
         conn = psycopg2.connect(self.dsn)
@@ -34,6 +36,8 @@ class Traffic(threading.Thread):
                 with conn, conn.cursor() as cur:
                     self.step(cur)
                 self.rounds += 1
+        except Exception as e:
+            self.error = f"{type(e).__name__}: {e}"
         finally:
             conn.close()
 
@@ -48,13 +52,17 @@ class Traffic(threading.Thread):
             tok AS (INSERT INTO push_tokens (user_id, token) SELECT id, 'ExponentPushToken[t-' || id || ']' FROM new
                     RETURNING user_id)
             INSERT INTO referrals (referrer_id, referred_id)
-            SELECT (SELECT id FROM app_users ORDER BY id OFFSET %(k)s LIMIT 1), id FROM new""",
+            SELECT (SELECT id FROM app_users ORDER BY id
+                    OFFSET %(k)s %% (SELECT count(*) FROM app_users WHERE name NOT LIKE 'traffic-%%') LIMIT 1), id
+            FROM new""",
                     {"r": r, "k": self.rng.randrange(0, 500)})
         cur.execute("""
             INSERT INTO subscriptions (user_id, plan, status, expires_at)
             SELECT referred_id, 'monthly', 'active', now() + interval '30 days' FROM referrals
             WHERE tier = 2 AND NOT EXISTS (SELECT 1 FROM subscriptions s WHERE s.user_id = referred_id)
             ORDER BY id LIMIT 3""")
+        if r % 3 == 0:
+            telegram_settle.seed_demo(cur, 2)
         if r % 6 == 0:
             if self.rng.random() < 0.5:
                 cur.execute("INSERT INTO scheduled_notifications (title, body, audience, scheduled_at) "
@@ -77,6 +85,9 @@ PENDING = {
         SELECT count(*) FROM scheduled_notifications WHERE scheduled_at <= now() AND status IN ('pending', 'sending')""",
     "push messages not sent": """
         SELECT count(*) FROM notification_outbox WHERE channel = 'push' AND status IN ('pending', 'sending')""",
+    "telegram posts of finished matches not settled": """
+        SELECT count(*) FROM telegram_posts p JOIN matches m ON m.id = p.match_id
+        WHERE p.status = 'open' AND m.status_id IN (8, 11, 12)""",
 }
 
 
@@ -140,6 +151,14 @@ OFFENDERS = [
           AND NOT EXISTS (SELECT 1 FROM notification_outbox o WHERE o.scheduled_id = n.id AND o.user_id = u.id)"""),
     ("a push message failed", """
         SELECT id, error FROM notification_outbox WHERE channel = 'push' AND status = 'failed'"""),
+    ("a Telegram reply failed", """
+        SELECT id, last_error FROM telegram_posts WHERE status = 'reply_failed'"""),
+    ("a queued post with a pick left unsettled", """
+        SELECT p.id, k.market FROM telegram_posts p JOIN telegram_picks k ON k.post_id = p.id
+        WHERE p.reply_queued_at IS NOT NULL AND k.outcome IS NULL"""),
+    ("a post with more than one reply in the outbox", """
+        SELECT payload->>'post_id' FROM notification_outbox WHERE channel = 'telegram'
+        GROUP BY 1 HAVING count(*) > 1"""),
 ]
 
 
@@ -162,6 +181,11 @@ def verify(dsn: str, gateway, telegram=None) -> tuple[dict, list[str]]:
                     "JOIN push_tokens p ON p.user_id = o.user_id AND p.active "
                     "WHERE o.channel = 'push' AND o.status = 'sent'")
         sent = {r[0] for r in cur.fetchall()}
+        cur.execute("SELECT count(*), count(*) FILTER (WHERE m.status_id IN (8, 11, 12)) FROM telegram_posts p "
+                    "JOIN matches m ON m.id = p.match_id")
+        posts, posts_finished = cur.fetchone()
+        cur.execute("SELECT channel_id, message_id FROM telegram_posts WHERE status = 'settled'")
+        settled_posts = {(c_, m) for c_, m in cur.fetchall()}
         cur.execute("SELECT count(*) FROM reward_ledger")
         grants = cur.fetchone()[0]
         cur.execute("SELECT tier, count(*) FROM referrals GROUP BY tier ORDER BY tier")
@@ -175,7 +199,22 @@ def verify(dsn: str, gateway, telegram=None) -> tuple[dict, list[str]]:
     twice = [k for k, n in gateway.delivered.items() if n > 1]
     if twice:
         problems.append(f"{len(twice)} push messages delivered twice: {twice[:5]}")
-    figures = {"grants": grants, "referrals_by_tier": tiers, "notifications_sent": notified,
+    if telegram is not None:
+        replies: dict = {}
+        for doc in telegram.replies:
+            key = (str(doc.get("chat_id")), (doc.get("reply_parameters") or {}).get("message_id"))
+            replies[key] = replies.get(key, 0) + 1
+        lost_replies = settled_posts - set(replies)
+        if lost_replies:
+            problems.append(f"{len(lost_replies)} posts settled without a reply reaching Telegram: {sorted(lost_replies)[:5]}")
+        unrecorded = set(replies) - settled_posts
+        if unrecorded:
+            problems.append(f"{len(unrecorded)} posts Telegram has a reply for but not settled: {sorted(unrecorded)[:5]}")
+        twice = sum(1 for n in replies.values() if n > 1)
+    figures = {"telegram_posts": posts, "telegram_posts_of_finished_matches": posts_finished,
+               "telegram_posts_settled": len(settled_posts),
+               "telegram_replies_sent_again_after_a_kill_in_flight": twice if telegram is not None else None,
+               "grants": grants, "referrals_by_tier": tiers, "notifications_sent": notified,
                "push_sent": len(sent), "push_delivered": len(delivered),
                "push_resent_and_absorbed_by_key": gateway.repeats}
     return figures, problems

@@ -43,7 +43,7 @@ def node_env(push: PushGateway, telegram: TelegramApi, suffix: str) -> dict:
            "GOALD_PUSH_GATEWAY_URL": push.url}
     wanted = {"business.batch_size": "40", "push.batch_size": "60", "push.lease_s": "10",
               "push.notifications_per_run": "2", "badges.batch_size": "200", "predictions.batch_size": "50",
-              "telegram.batch_size": "5", "telegram.lease_s": "10", "telegram.bot_token": "123:bench",
+              "telegram.batch_size": "5", "telegram.lease_s": "60", "telegram.bot_token": "123:bench",
               "telegram.api_url": telegram.url}
     known = {s.name: s for s in settings.SETTINGS}
     for name, value in wanted.items():
@@ -104,6 +104,8 @@ def main() -> int:
             proc.send_signal(signal.SIGTERM)
             proc.wait(30)
         figures, problems = verify(stack.dsn, push, telegram)
+        if traffic.error:
+            problems.append(f"the app traffic stopped after {traffic.rounds} rounds: {traffic.error}")
         by_job = runs(stack.dsn)
     push.stop()
     telegram.stop()
