@@ -89,9 +89,10 @@ def page(conn, filters: Filters, limit: int, cursor: tuple[datetime, int] | None
         args["after_at"], args["after_id"] = cursor
     sql = _SELECT + (" WHERE " + " AND ".join(where) if where else "") + \
         " ORDER BY p.predicted_at DESC, p.id DESC LIMIT %(limit)s"
-    with conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
+    with conn.cursor() as cur:          # the connection's own cursor (a pool's counts its queries)
         cur.execute(sql, args)
-        rows = cur.fetchall()
+        names = [d.name for d in cur.description]
+        rows = [dict(zip(names, r)) for r in cur.fetchall()]
     more = len(rows) > limit
     rows = rows[:limit]
     return rows, ((rows[-1]["predicted_at"], rows[-1]["id"]) if more else None)
