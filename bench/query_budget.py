@@ -1,9 +1,13 @@
 """The business jobs' queries and durations per run, at two population sizes, beside the seeds' figures.
 
 For each size (default 1,000 and 10,000 users), a fresh database on the local PostgreSQL gets
-goald's migrations and `goald seed-demo --users N`; then each business job runs once, in this
+goald's migrations, as many matches as users (today's, ended, in the second half or the first,
+with their teams and competitions: `MATCHES`) and `goald seed-demo --users N`, which also makes
+one AI prediction per match; then each business job runs once, in this
 process, on goald's own JobContext (the query counter the run ledger records), with a batch size
 that takes every due row in that one run, and with a local push gateway that accepts everything.
+The prediction jobs run last: `prediction_matcher` over the ~N predictions, then
+`prediction_results` over those it matched.
 
 Printed per job and size: queries issued, rows it reports and the duration, then the seeds'
 figure where the seeds have one. Targets: daily reward reminders ≤ 2 queries and < 0.5 s at
@@ -40,6 +44,28 @@ REMINDERS_MAX_QUERIES, REMINDERS_MAX_S = 2, 0.5
 MAX_QUERIES = 10
 
 
+# N matches of the last four hours: a third ended, a third in the second half, a third in the first;
+# team names with a distinctive first word ("x1b2c3d4 Rovers"), as real names have.
+MATCHES = [
+    "INSERT INTO competitions (id, name) SELECT 'bc' || i, 'Bench League ' || chr(65 + i) FROM generate_series(0, 19) i",
+    "INSERT INTO teams (id, name) SELECT 'bt' || i, 'x' || substr(md5('t' || i), 1, 7) || ' ' "
+    "|| (ARRAY['United', 'City', 'Rovers', 'Athletic', 'Town'])[1 + i %% 5] FROM generate_series(1, 2 * %(n)s) i",
+    "INSERT INTO matches (id, home_team_id, away_team_id, competition_id, match_time, status_id, home_regular, "
+    "away_regular, home_half_time, away_half_time) SELECT 'bm' || i, 'bt' || (2 * i - 1), 'bt' || (2 * i), "
+    "'bc' || i %% 20, %(now)s - 1800 - (i %% 210) * 60, (ARRAY[8, 4, 2])[1 + i %% 3], i %% 3, i %% 2, i %% 2, 0 "
+    "FROM generate_series(1, %(n)s) i",
+]
+
+
+def add_matches(dsn, n):
+    import psycopg2
+
+    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+        for statement in MATCHES:
+            cur.execute(statement, {"n": n, "now": int(time.time())})
+    conn.close()
+
+
 def gateway():
     def app(environ, start):
         body = json.loads(environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0)))
@@ -53,11 +79,12 @@ def gateway():
 def measure(dsn, users, gateway_url):
     from goald import config
     from goald.actors.context import JobContext
-    from goald.actors.jobs import business
+    from goald.actors.jobs import business, predictions
     from goald.actors.ledger import Occurrence
     from goald.db.pool import Pool
 
     env = {"GOALD_BUSINESS_BATCH_SIZE": str(users * 10), "GOALD_PUSH_BATCH_SIZE": str(users * 10),
+           "GOALD_PREDICTIONS_BATCH_SIZE": str(users * 10),
            "GOALD_PUSH_GATEWAY_URL": gateway_url, "GOALD_PUSH_NOTIFICATIONS_PER_RUN": "10"}
     cfg = config.load(None, env, search=False)
     pool = Pool(dsn, maxconn=4)
@@ -65,7 +92,8 @@ def measure(dsn, users, gateway_url):
     try:
         nine = datetime.now(timezone.utc).replace(hour=9, minute=0, second=27, microsecond=0).timestamp()
         for job in (business.referral_tier2, business.referral_tier3, business.daily_reward_reminders,
-                    business.scheduled_notifications, business.push_sender):
+                    business.scheduled_notifications, business.push_sender, predictions.prediction_matcher,
+                    predictions.prediction_results):
             ctx = JobContext(occurrence=Occurrence(job.__name__, nine), pool=pool, config=cfg, node="bench",
                              cancel=gevent.event.Event())
             started = time.perf_counter()
@@ -92,6 +120,8 @@ def main():
             with Stack(maintenance, f"budget{n}") as stack:
                 env = goald_env(GOALD_DATABASE_URL=stack.dsn, GOALD_LOG_LEVEL="WARNING")
                 for cmd in (["migrate"], ["seed-demo", "--users", str(n)]):
+                    if cmd[0] == "seed-demo":
+                        add_matches(stack.dsn, n)
                     r = subprocess.run([sys.executable, "-m", "goald", *cmd], capture_output=True, text=True, env=env)
                     if r.returncode != 0:
                         sys.exit(f"goald {' '.join(cmd)} failed: {r.stderr}")

@@ -9,9 +9,10 @@ row lock make a prediction matched once), and for each:
 1. **Kick-off it implies**: predicted_at − minute_at_prediction minutes (− 15 more past minute 45,
    the half-time break). Candidates are the matches whose `match_time` lies within `window_s` of
    it (a delayed kick-off or a late prediction still fits; the index on match_time serves it).
-   Names are compared through their words: two alike names share the shorter one's longest word,
-   so predictions and teams are joined on it (hash joins), never each against every team of the
-   window: the cost follows the batch, not batch × matches.
+   Names are compared through their words: two alike names share every word of the shorter one,
+   so each name's rarest word (among the window's teams) is its key and predictions and teams
+   are joined on keys (hash joins), never each against every team of the window: the cost
+   follows the batch, not batch × matches.
 2. **Names**: both teams' names, normalised by the SQL function `goald_name_norm` (sql/0015:
    lower case, accents folded, fc/cf/sc/afc/club/the/... and numbers dropped), must be alike:
    equal (1) or one a whole-word part of the other (0.7), against the team's name or short name.
@@ -65,12 +66,17 @@ sides AS MATERIALIZED (
     SELECT id, 'a', away_norm, kickoff, home_score_at, away_score_at, league_norm FROM claimed WHERE away_norm <> ''),
 side_tokens AS MATERIALIZED (
     SELECT s.*, tok FROM sides s, unnest(string_to_array(s.n, ' ')) AS tok),
--- Alike names share the shorter one's every word, so its longest word: join on that (hash joins
--- on words, not every prediction against every team of the window).
+-- Alike names share the shorter one's every word, so its rarest word (among the window's teams):
+-- join on that (hash joins on words, not every prediction against every team of the window;
+-- "athletic" or "united" would pair thousands).
+word_counts AS MATERIALIZED (
+    SELECT tok, count(*) AS teams FROM team_tokens GROUP BY tok),
 team_keys AS (
-    SELECT DISTINCT ON (id, n) id, n, tok FROM team_tokens ORDER BY id, n, length(tok) DESC, tok),
+    SELECT DISTINCT ON (t.id, t.n) t.id, t.n, t.tok FROM team_tokens t JOIN word_counts w ON w.tok = t.tok
+    ORDER BY t.id, t.n, w.teams, length(t.tok) DESC, t.tok),
 side_keys AS (
-    SELECT DISTINCT ON (pid, side) * FROM side_tokens ORDER BY pid, side, length(tok) DESC, tok),
+    SELECT DISTINCT ON (s.pid, s.side) s.* FROM side_tokens s LEFT JOIN word_counts w ON w.tok = s.tok
+    ORDER BY s.pid, s.side, coalesce(w.teams, 0), length(s.tok) DESC, s.tok),
 alike_sides AS MATERIALIZED (
     SELECT pid, side, team_id, kickoff, home_score_at, away_score_at, league_norm, max(sim) AS s FROM (
         SELECT k.pid, k.side, t.id AS team_id, k.kickoff, k.home_score_at, k.away_score_at, k.league_norm,
