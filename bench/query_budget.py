@@ -1,11 +1,14 @@
 """The business jobs' queries and durations per run, at two population sizes, beside the seeds' figures.
 
 For each size (default 1,000 and 10,000 users), a fresh database on the local PostgreSQL gets
-goald's migrations, N / 10 matches (ended, cancelled and live ones, so that the demo's Telegram
-posts have matches to settle) and `goald seed-demo --users N`; then each business job runs once,
-in this process, on goald's own JobContext (the query counter the run ledger records), with a
-batch size that takes every due row in that one run, and with a local push gateway and Telegram
-Bot API that accept everything.
+goald's migrations, as many matches as users (today's, ended, in the second half or the first,
+with their teams and competitions: `MATCHES`) and `goald seed-demo --users N`, which also makes
+one AI prediction per match; then each business job runs once, in this
+process, on goald's own JobContext (the query counter the run ledger records), with a batch size
+that takes every due row in that one run, and with a local push gateway and Telegram Bot API that
+accept everything (the demo's Telegram posts settle on the ended matches).
+The prediction jobs run last: `prediction_matcher` over the ~N predictions, then
+`prediction_results` over those it matched.
 
 Printed per job and size: queries issued, rows it reports and the duration, then the seeds'
 figure where the seeds have one. Targets: daily reward reminders ≤ 2 queries and < 0.5 s at
@@ -27,14 +30,12 @@ import json  # noqa: E402
 import os  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
+import socket  # noqa: E402
 import time  # noqa: E402
 from datetime import datetime, timezone  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-import socket  # noqa: E402
-
 import gevent.event  # noqa: E402
-import psycopg2  # noqa: E402
 from gevent.pywsgi import WSGIHandler, WSGIServer  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -43,17 +44,29 @@ from _goald import Stack, goald_env  # noqa: E402
 SEEDS = {"daily_reward_reminders": "2 queries, 3.5 s (10,000 users)"}
 REMINDERS_MAX_QUERIES, REMINDERS_MAX_S = 2, 0.5
 MAX_QUERIES = 10
-
-
 BOT_TOKEN = "1:bench"
-# The matches the demo's Telegram posts settle on: one in ten of each size's users, mostly ended.
-_MATCHES = """
-INSERT INTO matches (id, status_id, match_time, home_regular, away_regular, home_half_time, away_half_time,
-                     second_half_kickoff_ts)
-SELECT 'bench' || i, (ARRAY[8, 8, 8, 8, 8, 8, 12, 2, 4, 3])[1 + i %% 10], 1700000000 + i * 60,
-       i %% 4, i %% 3, (i %% 4) / 2, (i %% 3) / 2, CASE WHEN i %% 10 < 6 OR i %% 10 = 8 THEN 1700003000 + i * 60 END
-FROM generate_series(1, %s) i
-"""
+
+
+# N matches of the last four hours: a third ended, a third in the second half, a third in the first;
+# team names with a distinctive first word ("x1b2c3d4 Rovers"), as real names have.
+MATCHES = [
+    "INSERT INTO competitions (id, name) SELECT 'bc' || i, 'Bench League ' || chr(65 + i) FROM generate_series(0, 19) i",
+    "INSERT INTO teams (id, name) SELECT 'bt' || i, 'x' || substr(md5('t' || i), 1, 7) || ' ' "
+    "|| (ARRAY['United', 'City', 'Rovers', 'Athletic', 'Town'])[1 + i %% 5] FROM generate_series(1, 2 * %(n)s) i",
+    "INSERT INTO matches (id, home_team_id, away_team_id, competition_id, match_time, status_id, home_regular, "
+    "away_regular, home_half_time, away_half_time) SELECT 'bm' || i, 'bt' || (2 * i - 1), 'bt' || (2 * i), "
+    "'bc' || i %% 20, %(now)s - 1800 - (i %% 210) * 60, (ARRAY[8, 4, 2])[1 + i %% 3], i %% 3, i %% 2, i %% 2, 0 "
+    "FROM generate_series(1, %(n)s) i",
+]
+
+
+def add_matches(dsn, n):
+    import psycopg2
+
+    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+        for statement in MATCHES:
+            cur.execute(statement, {"n": n, "now": int(time.time())})
+    conn.close()
 
 
 class _NoDelay(WSGIHandler):
@@ -81,11 +94,12 @@ def gateway():
 def measure(dsn, users, gateway_url):
     from goald import config
     from goald.actors.context import JobContext
-    from goald.actors.jobs import business, telegram
+    from goald.actors.jobs import business, predictions, telegram
     from goald.actors.ledger import Occurrence
     from goald.db.pool import Pool
 
     env = {"GOALD_BUSINESS_BATCH_SIZE": str(users * 10), "GOALD_PUSH_BATCH_SIZE": str(users * 10),
+           "GOALD_PREDICTIONS_BATCH_SIZE": str(users * 10),
            "GOALD_PUSH_GATEWAY_URL": gateway_url + "/push", "GOALD_PUSH_NOTIFICATIONS_PER_RUN": "10",
            "GOALD_TELEGRAM_BOT_TOKEN": BOT_TOKEN, "GOALD_TELEGRAM_API_URL": gateway_url,
            "GOALD_TELEGRAM_BATCH_SIZE": str(min(10_000, users))}
@@ -95,7 +109,8 @@ def measure(dsn, users, gateway_url):
     try:
         nine = datetime.now(timezone.utc).replace(hour=9, minute=0, second=27, microsecond=0).timestamp()
         for job in (business.referral_tier2, business.referral_tier3, business.daily_reward_reminders,
-                    business.scheduled_notifications, business.push_sender, telegram.telegram_settlement):
+                    business.scheduled_notifications, business.push_sender, telegram.telegram_settlement,
+                    predictions.prediction_matcher, predictions.prediction_results):
             ctx = JobContext(occurrence=Occurrence(job.__name__, nine), pool=pool, config=cfg, node="bench",
                              cancel=gevent.event.Event())
             started = time.perf_counter()
@@ -115,7 +130,7 @@ def main():
     sizes = [int(s) for s in args.sizes.split(",")]
     maintenance = os.environ.get("GOALD_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
     gw = gateway()
-    url = f"http://127.0.0.1:{gw.server_port}"
+    url = f"http://127.0.0.1:{gw.server_port}/push"
     results = {}
     try:
         for n in sizes:
@@ -123,8 +138,7 @@ def main():
                 env = goald_env(GOALD_DATABASE_URL=stack.dsn, GOALD_LOG_LEVEL="WARNING")
                 for cmd in (["migrate"], ["seed-demo", "--users", str(n)]):
                     if cmd[0] == "seed-demo":
-                        with psycopg2.connect(stack.dsn) as c, c.cursor() as cur:
-                            cur.execute(_MATCHES, (n // 10,))
+                        add_matches(stack.dsn, n)
                     r = subprocess.run([sys.executable, "-m", "goald", *cmd], capture_output=True, text=True, env=env)
                     if r.returncode != 0:
                         sys.exit(f"goald {' '.join(cmd)} failed: {r.stderr}")

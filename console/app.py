@@ -49,7 +49,7 @@ class AppContext:
     changes: Changes | None = None
     # Whether this node leads the match pipeline (goald/db/cluster.py Leadership.describe).
     cluster: Callable[[], dict] | None = None
-    # The public API's cache (goald/cache/): with it the standings and h2h endpoints are routed.
+    # The public API's cache (goald/cache/): with it the standings, h2h and predictions endpoints are routed.
     cache: Any = None
     # Browser origins allowed to read /api/... (console.cors_origins, parsed): none, no CORS headers.
     cors_origins: tuple[str, ...] = ()
@@ -259,6 +259,9 @@ def make_app(ctx: AppContext) -> ConsoleApp:
         from goald.console import tables_api
 
         app.config["goald.table_answers"] = tables_api.install(app, ctx.pool, ctx.cache)
+        from goald.console import predictions_api
+
+        app.config["goald.prediction_answers"] = predictions_api.install(app, ctx.pool, ctx.cache)
     if ctx.auth is not None and ctx.ops is not None:
         from goald.console import admin
 

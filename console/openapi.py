@@ -19,6 +19,7 @@ import msgspec
 from goald import __version__
 from goald.console import shapes
 from goald.console.matches_api import MAX_ID_LENGTH, DiaryList, MatchList, OneMatch
+from goald.console.predictions_api import CURSOR_PATTERN, MAX_LIMIT, PredictionList
 from goald.console.tables_api import ID_PATTERN, H2HOut, StandingsOut
 
 REF = "#/components/schemas/{name}"
@@ -69,6 +70,20 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("/api/standings/competition/{competition_id}", "The standings of a competition's current season "
              "(cached)", StandingsOut, params=(_id("competition_id", TABLE_ID, "competition id"),),
              errors=(400, 404, 503), etag=True),
+    Endpoint("/api/predictions", "AI predictions, newest first, with their matched match (cached)", PredictionList,
+             params=(Param("date", "query", {"type": "string", "format": "date"},
+                           "the UTC day of predicted_at, YYYY-MM-DD", required=False),
+                     Param("competition", "query", TABLE_ID, "the matched match's competition id", required=False),
+                     Param("match", "query", TABLE_ID, "the matched match's id", required=False),
+                     Param("status", "query", {"type": "string", "enum": ["pending", "won", "lost", "void"]},
+                           "the prediction's result", required=False),
+                     Param("matched", "query", {"type": "string", "enum": ["true", "false"]},
+                           "linked to a match or not", required=False),
+                     Param("limit", "query", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 50},
+                           f"predictions per page, 1-{MAX_LIMIT}", required=False),
+                     Param("cursor", "query", {"type": "string", "pattern": f"^{CURSOR_PATTERN.pattern}$"},
+                           "the previous page's next_cursor", required=False)),
+             errors=(400, 503), etag=True),
     Endpoint("/api/health", "The process is up and its database answers", shapes.HealthOut, errors=(503,),
              tag="operations"),
     Endpoint("/api/ready", "Ready to serve current data: database and provider (a cache outage only degrades)",
@@ -113,7 +128,8 @@ def document(paths: set[str] | None = None) -> dict:
     return {
         "openapi": "3.1.0",
         "info": {"title": "goald", "version": __version__,
-                 "description": "goald's read API: live matches, diaries, match details, standings and head-to-head "
+                 "description": "goald's read API: live matches, diaries, match details, standings, head-to-head "
+                                "and AI predictions "
                                 "from its database (never the provider), in one JSON envelope (`ok`, and `error` "
                                 "with `code` and `message` on failure). Cached answers say so (`fromCache`)."},
         "paths": out_paths,

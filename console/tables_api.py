@@ -256,29 +256,37 @@ class _NotFound(Exception):
     pass
 
 
+def serve_cached(environ: dict, cache: Cache, answers: _Answers, kind: str, scope: str, build: Callable[[], bytes],
+                 max_age_s: float, params: dict | None = None) -> Reply:
+    """One cached answer: the body of (kind, scope, params) from `cache` (built by `build` on a
+    miss), with its ETag (304 on If-None-Match), `fromCache`, and gzip when the client takes it.
+    The database or a cache wait unavailable → 503, `_NotFound` from the build → 404."""
+    try:
+        got = cache.get_or_build(kind, scope, params or {}, build)
+    except (PoolTimeout, DatabaseUnavailable) as e:
+        return envelope.error_reply("database_unavailable", str(e), 503)
+    except (CacheWaitTimeout, CacheBuildAborted) as e:
+        return envelope.error_reply("busy", str(e), 503)
+    except _NotFound as e:
+        return envelope.error_reply("not_found", str(e), 404)
+    v = answers.get(kind, got.key, got.body)
+    headers = [("ETag", v.etag), ("Cache-Control", f"public, max-age={max_age_s:g}"),
+               ("Vary", "Accept-Encoding"), ("Content-Type", "application/json"),
+               ("X-Cache", "HIT" if got.from_cache else "MISS")]
+    if _matches_etag(environ.get("HTTP_IF_NONE_MATCH"), v.etag[2:]):
+        return Reply(304, b"", headers)
+    body = v.plain(got.from_cache)
+    if len(body) >= GZIP_MIN_BYTES and _accepts_gzip(environ.get("HTTP_ACCEPT_ENCODING")):
+        return Reply(200, answers.gzipped(v, got.from_cache), headers + [("Content-Encoding", "gzip")])
+    return Reply(200, body, headers)
+
+
 def install(app: "ConsoleApp", pool: Pool, cache: Cache) -> _Answers:
     """Route the three endpoints as direct routes of `app` (console/app.py ConsoleApp)."""
     answers = _Answers()
 
     def serve(environ: dict, kind: str, scope: str, build: Callable[[], bytes]) -> Reply:
-        try:
-            got = cache.get_or_build(kind, scope, {}, build)
-        except (PoolTimeout, DatabaseUnavailable) as e:
-            return envelope.error_reply("database_unavailable", str(e), 503)
-        except (CacheWaitTimeout, CacheBuildAborted) as e:
-            return envelope.error_reply("busy", str(e), 503)
-        except _NotFound as e:
-            return envelope.error_reply("not_found", str(e), 404)
-        v = answers.get(kind, scope, got.body)
-        headers = [("ETag", v.etag), ("Cache-Control", f"public, max-age={MAX_AGE_S[kind]}"),
-                   ("Vary", "Accept-Encoding"), ("Content-Type", "application/json"),
-                   ("X-Cache", "HIT" if got.from_cache else "MISS")]
-        if _matches_etag(environ.get("HTTP_IF_NONE_MATCH"), v.etag[2:]):
-            return Reply(304, b"", headers)
-        body = v.plain(got.from_cache)
-        if len(body) >= GZIP_MIN_BYTES and _accepts_gzip(environ.get("HTTP_ACCEPT_ENCODING")):
-            return Reply(200, answers.gzipped(v, got.from_cache), headers + [("Content-Encoding", "gzip")])
-        return Reply(200, body, headers)
+        return serve_cached(environ, cache, answers, kind, scope, build, MAX_AGE_S[kind])
 
     def route(kind: str, what: str, scope_prefix: str, fetch, encode) -> Callable[[dict, str], Reply]:
         """The handler of one endpoint: `fetch(conn, id)` (None: 404), `encode(row)` its answer."""

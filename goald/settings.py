@@ -77,6 +77,7 @@ SECTIONS: dict[str, str] = {
     "business": "The platform's business jobs: referrals, rewards, reminders",
     "push": "Push notifications: the gateway, the outbox sender, scheduled notifications",
     "telegram": "Telegram settlement: the Bot API that replies to channel posts with their settled picks",
+    "predictions": "AI predictions: the matcher (prediction_matcher) and their results (prediction_results)",
     "console": "HTTP listener for the console, health endpoints and the public API",
     "pool_monitor": "Sampling of the connection pool into pool_samples",
     "jobs": "Periodic jobs: the clock, stagger, the run ledger and shutdown",
@@ -230,6 +231,36 @@ SETTINGS: tuple[Setting, ...] = (
         "A reply claimed by a run that did not finish within this long (it was killed) is claimed again "
         "by a later run; keep it above the job's timeout, or a slow run's reply may be sent twice.",
         minimum=60, maximum=86400, unit="s",
+    ),
+    Setting(
+        "predictions.batch_size", int, 5000,
+        "Predictions one run of prediction_matcher / prediction_results claims at most (in one "
+        "statement and transaction); the next run goes on.",
+        minimum=1, maximum=1_000_000,
+    ),
+    Setting(
+        "predictions.match_window_s", int, 7200,
+        "A match is a candidate for a prediction when its scheduled kick-off lies within this long of "
+        "the kick-off the prediction implies (predicted_at minus the minute at prediction, minus the "
+        "half-time break past minute 45): room for delays and late predictions.",
+        minimum=60, maximum=86400, unit="s",
+    ),
+    Setting(
+        "predictions.match_retry_s", float, 900.0,
+        "An unmatched prediction is tried again after this long (its match may arrive later).",
+        minimum=10, maximum=86400, unit="s",
+    ),
+    Setting(
+        "predictions.give_up_after_s", float, 86400.0,
+        "A prediction still unmatched this long after it was made is given up: status void, "
+        "result_note 'unmatched: <reason>'.",
+        minimum=60, maximum=30 * 86400, unit="s",
+    ),
+    Setting(
+        "predictions.min_confidence", float, 0.5,
+        "The least confidence (0..1: names, league, time, score) with which a prediction is matched; "
+        "a best candidate below it is left unmatched ('low confidence').",
+        minimum=0, maximum=1,
     ),
     Setting(
         "console.host", str, "127.0.0.1",
@@ -545,6 +576,16 @@ SETTINGS: tuple[Setting, ...] = (
         "A shared match answer is rebuilt after this long at the latest, even without a change this "
         "node heard of (another node's write while the change feed is down). Live data: keep it short.",
         minimum=0.1, maximum=3600, unit="s",
+    ),
+    Setting(
+        "cache.predictions", bool, True,
+        "Cache the AI predictions answers (GET /api/predictions, every filter combination).",
+    ),
+    Setting(
+        "cache.predictions_ttl_s", float, 30.0,
+        "A cached predictions answer is rebuilt after this long at the latest (the prediction jobs "
+        "invalidate every answer when they match or settle one).",
+        minimum=0.1, maximum=86400, unit="s",
     ),
     Setting(
         "cache.memory_max_entries", int, 10000,

@@ -437,7 +437,7 @@ def test_from_config_builds_a_memory_cache_by_default_with_the_kind_policies_of_
     assert isinstance(cache.backend, MemoryBackend) and cache.backend.max_entries == 77
     assert cache.prefix == "blue" and (cache.wait_s, cache.retry_s) == (5.0, 5.0)
     assert cache.kinds == {"standings": KindPolicy(True, 60.0), "h2h": KindPolicy(False, 1800.0),
-                           "match_details": KindPolicy(True, 2.0)}
+                           "match_details": KindPolicy(True, 2.0), "predictions": KindPolicy(True, 30.0)}
 
 
 def test_from_config_with_use_redis_builds_a_redis_cache_on_the_url_and_connects_nothing():

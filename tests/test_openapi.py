@@ -4,11 +4,13 @@ of a real `goald run` with data, finds no 5xx and no answer that violates the do
 import os
 import sys
 import subprocess
+from datetime import datetime, timezone
 
 import msgspec
 import pytest
 
-from goald.actors.jobs import ingest, tables as jobs
+from goald.actors.jobs import ingest, predictions as prediction_jobs, tables as jobs
+from goald.business import predictions
 from goald.cache.backends import MemoryBackend
 from goald.cache.cache import Cache, KindPolicy
 from goald.console import openapi
@@ -22,16 +24,21 @@ NOT_ENVELOPED = {"/api/openapi.json", "/metrics"}     # standard formats of thei
 
 @pytest.fixture
 def served(db_dsn):
-    """The whole read API in-process, with a day of matches, standings and head-to-head."""
+    """The whole read API in-process, with a day of matches, standings, head-to-head and AI predictions."""
     world = World(seed=5, matches=120, clock=ManualClock(DAY + 18 * 3600 + 7))
     with harness(db_dsn, world) as h:
         h.dsn = db_dsn
         h.use_cache(Cache(MemoryBackend(), prefix="t", kinds={"standings": KindPolicy(True, 60.0),
-                                                             "h2h": KindPolicy(True, 60.0)}))
+                                                             "h2h": KindPolicy(True, 60.0),
+                                                             "predictions": KindPolicy(True, 60.0)}))
         h.run_job(ingest.daily_diary)
         h.step()
         h.run_job(jobs.standings_sync)
         h.run_job(jobs.h2h_sync)
+        with h.pool.connection() as conn, conn.cursor() as cur:     # AI predictions of these matches, some matched
+            assert predictions.seed_demo(cur, 1, datetime.fromtimestamp(DAY, timezone.utc).date()) > 0
+            conn.commit()
+        h.run_job(prediction_jobs.prediction_matcher)
         yield h
 
 
@@ -141,5 +148,5 @@ def test_every_read_endpoint_stays_within_five_queries_uncached_and_issues_none_
         before = h.pool.stats().queries
         assert h.get(path)[0] == 200, path
         budgets[e.path] = (uncached, h.pool.stats().queries - before)
-    assert len(budgets) == 6
-    assert all(1 <= uncached <= 5 and cached == 0 for uncached, cached in budgets.values()), budgets
+    assert len(budgets) == 7
+    assert all(1 <= uncached <= 5 and cached == 0 for uncached, cached in budgets.values()), str(budgets)

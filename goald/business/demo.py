@@ -10,6 +10,9 @@ For N users (deterministic from `seed`):
 - three scheduled notifications: one due now for VIPs, one due now for everyone, one tomorrow;
 - Telegram posts with three picks each on the matches present (the latest N / 10, at least 20,
   ended and live ones; none when there are no matches: goald/business/telegram_settle.py).
+- AI predictions made from the matches in the database, their names varied (accents, "FC",
+  upper case, shortened, unknown teams): goald/business/predictions.py `seed_demo` (no matches:
+  none).
 
 The statements are few and do not depend on N (generate_series); the users are named
 `demo-<seed>-<i>`, so seeding twice with the same seed adds nothing twice (it refuses: the demo
@@ -20,6 +23,7 @@ from __future__ import annotations
 from datetime import date
 
 from goald.business import telegram_settle
+from goald.business import predictions
 
 _USERS = """
 INSERT INTO app_users (name, is_vip, created_at)
@@ -94,5 +98,6 @@ def seed(conn, users: int, seed_value: int, today: date) -> dict:
         cur.execute(_NOTIFICATIONS)
         made["scheduled_notifications"] = cur.rowcount
         made["telegram_posts"], made["telegram_picks"] = telegram_settle.seed_demo(cur, max(20, users // 10))
+        made["predictions"] = predictions.seed_demo(cur, seed_value, today)
     conn.commit()
     return made

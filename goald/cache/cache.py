@@ -51,7 +51,7 @@ from goald import logs
 from goald.cache.backends import MemoryBackend, RedisBackend
 from goald.cache.keys import EMPTY_SCOPE, cache_key, check_part, index_name
 
-KINDS = ("standings", "h2h", "match_details")   # the kinds from_config reads from the settings
+KINDS = ("standings", "h2h", "match_details", "predictions")   # the kinds from_config reads from the settings
 MAX_MISSED = 10_000     # scopes whose invalidation, missed during an outage, is replayed one by one
 LISTENER_LOG_EVERY_S = 60.0
 _KIND_COUNTERS = ("hits", "misses", "singleflight_saved", "bypassed", "build_errors", "stores",
