@@ -21,7 +21,8 @@ from goald.actors.schedule import Schedule, ScheduleError
 from goald.config import Config, ConfigError, _suggest
 
 BUILTIN_MODULES = ("goald.actors.jobs.runtime", "goald.actors.jobs.ingest", "goald.actors.jobs.safety",
-                   "goald.actors.jobs.stats", "goald.actors.jobs.tables", "goald.actors.jobs.business")
+                   "goald.actors.jobs.stats", "goald.actors.jobs.tables", "goald.actors.jobs.business",
+                   "goald.actors.jobs.badges")
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 OVERLAP_POLICIES = ("skip", "allow")
 

@@ -76,6 +76,7 @@ SECTIONS: dict[str, str] = {
     "log": "Logging to standard error (journald under systemd)",
     "business": "The platform's business jobs: referrals, rewards, reminders",
     "push": "Push notifications: the gateway, the outbox sender, scheduled notifications",
+    "badges": "Badge auto-unlock (badge_auto_unlock): badges for referrals, predictions, streaks, levels, comments",
     "console": "HTTP listener for the console, health endpoints and the public API",
     "pool_monitor": "Sampling of the connection pool into pool_samples",
     "jobs": "Periodic jobs: the clock, stagger, the run ledger and shutdown",
@@ -196,6 +197,12 @@ SETTINGS: tuple[Setting, ...] = (
         "A claimed notification or message not finished within this long (its run was killed) is "
         "claimed again by the next run.",
         minimum=10, maximum=3600, unit="s",
+    ),
+    Setting(
+        "badges.batch_size", int, 5000,
+        "(user, badge) pairs one run of badge_auto_unlock unlocks at most, with their rewards and push "
+        "messages, in one transaction; a larger backlog is taken by the next runs (every 5 minutes).",
+        minimum=1, maximum=1_000_000, unit="pairs", legacy_env=("BADGE_AUTO_UNLOCK_BATCH_SIZE",),
     ),
     Setting(
         "console.host", str, "127.0.0.1",

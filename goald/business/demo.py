@@ -7,7 +7,9 @@ For N users (deterministic from `seed`):
   did: tier 2 is due), and some of the referred hold an active subscription (tier 3 is due);
 - 40 % are on a daily-reward streak: claims on consecutive days ending yesterday or earlier,
   streak days wrapping at 7, so today's reminders have work;
-- three scheduled notifications: one due now for VIPs, one due now for everyone, one tomorrow.
+- three scheduled notifications: one due now for VIPs, one due now for everyone, one tomorrow;
+- login days (streaks ending today or yesterday), predictions and match comments for the badges
+  (goald/business/badges.py, `seed_demo`).
 
 The statements are few and do not depend on N (generate_series); the users are named
 `demo-<seed>-<i>`, so seeding twice with the same seed adds nothing twice (it refuses: the demo
@@ -16,6 +18,8 @@ users exist already). Runs in the caller's greenlet on its connection and commit
 from __future__ import annotations
 
 from datetime import date
+
+from goald.business import badges
 
 _USERS = """
 INSERT INTO app_users (name, is_vip, created_at)
@@ -89,5 +93,6 @@ def seed(conn, users: int, seed_value: int, today: date) -> dict:
             made[kind] = cur.rowcount
         cur.execute(_NOTIFICATIONS)
         made["scheduled_notifications"] = cur.rowcount
+        made.update(badges.seed_demo(cur, ids, today))
     conn.commit()
     return made
