@@ -3,7 +3,7 @@ actors/jobs/badges.py): each condition at its threshold, exactly once (runs twic
 once, a run aborted or killed half-way), the batch bound, inactive badges, and the query budget at
 two population sizes."""
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 
 import gevent
 import gevent.event
