@@ -22,7 +22,7 @@ from goald.config import Config, ConfigError, _suggest
 
 BUILTIN_MODULES = ("goald.actors.jobs.runtime", "goald.actors.jobs.ingest", "goald.actors.jobs.safety",
                    "goald.actors.jobs.stats", "goald.actors.jobs.tables", "goald.actors.jobs.business",
-                   "goald.actors.jobs.telegram", "goald.actors.jobs.predictions")
+                   "goald.actors.jobs.badges", "goald.actors.jobs.predictions", "goald.actors.jobs.telegram")
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 OVERLAP_POLICIES = ("skip", "allow")
 

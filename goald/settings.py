@@ -78,6 +78,7 @@ SECTIONS: dict[str, str] = {
     "push": "Push notifications: the gateway, the outbox sender, scheduled notifications",
     "telegram": "Telegram settlement: the Bot API that replies to channel posts with their settled picks",
     "predictions": "AI predictions: the matcher (prediction_matcher) and their results (prediction_results)",
+    "badges": "Badge auto-unlock (badge_auto_unlock): badges for referrals, predictions, streaks, levels, comments",
     "console": "HTTP listener for the console, health endpoints and the public API",
     "pool_monitor": "Sampling of the connection pool into pool_samples",
     "jobs": "Periodic jobs: the clock, stagger, the run ledger and shutdown",
@@ -261,6 +262,12 @@ SETTINGS: tuple[Setting, ...] = (
         "The least confidence (0..1: names, league, time, score) with which a prediction is matched; "
         "a best candidate below it is left unmatched ('low confidence').",
         minimum=0, maximum=1,
+    ),
+    Setting(
+        "badges.batch_size", int, 5000,
+        "(user, badge) pairs one run of badge_auto_unlock unlocks at most, with their rewards and push "
+        "messages, in one transaction; a larger backlog is taken by the next runs (every 5 minutes).",
+        minimum=1, maximum=1_000_000, unit="pairs", legacy_env=("BADGE_AUTO_UNLOCK_BATCH_SIZE",),
     ),
     Setting(
         "console.host", str, "127.0.0.1",

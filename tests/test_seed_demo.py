@@ -5,10 +5,10 @@ import gevent.event
 
 from goald import config
 from goald.actors.context import JobContext
-from goald.actors.jobs import business
+from goald.actors.jobs import badges, business
 from goald.actors.ledger import Occurrence
 from goald.business import rewards
-from support import goald
+from support import goald, sql
 
 
 
@@ -21,13 +21,19 @@ def test_the_demo_population_gives_every_business_job_work_and_a_second_seed_of_
     assert r.returncode == 0 and r.stdout.startswith("made 300 users,"), r.stderr
     cfg = config.load(None, {}, search=False)
     did = {}
-    for job in (business.referral_tier2, business.referral_tier3, business.daily_reward_reminders,
-                business.scheduled_notifications):
+    for job in (badges.badge_auto_unlock, business.referral_tier2, business.referral_tier3,
+                business.daily_reward_reminders, business.scheduled_notifications):
         ctx = JobContext(occurrence=Occurrence(job.__name__, time.time()), pool=pool, config=cfg, node="t",
                          cancel=gevent.event.Event())
         did[job.__name__] = job(ctx)
     assert did["referral_tier2"]["promoted"] > 0 and did["referral_tier3"]["promoted"] > 0, did
     assert did["daily_reward_reminders"]["queued"] > 0 and did["scheduled_notifications"]["claimed"] == 2, did
+    unlocked = {k for (k,) in sql(db_dsn, "SELECT DISTINCT b.condition_kind FROM user_badges u JOIN badges b "
+                                          "ON b.id = u.badge_id")}
+    assert did["badge_auto_unlock"]["unlocked"] > 0 and unlocked == {"predictions", "login_streak", "comments"}, did
+    after = badges.badge_auto_unlock(JobContext(occurrence=Occurrence("badge_auto_unlock", time.time()), pool=pool,
+                                                config=cfg, node="t", cancel=gevent.event.Event()))
+    assert after["unlocked"] > 0, after                        # the referrals moved since: referral badges now
     with pool.connection() as conn:
         assert rewards.balance_mismatches(conn) == []
     again = seed(db_dsn, "--users", "10")

@@ -13,6 +13,8 @@ For N users (deterministic from `seed`):
 - AI predictions made from the matches in the database, their names varied (accents, "FC",
   upper case, shortened, unknown teams): goald/business/predictions.py `seed_demo` (no matches:
   none).
+- login days (streaks ending today or yesterday), predictions and match comments for the badges
+  (goald/business/badges.py, `seed_demo`).
 
 The statements are few and do not depend on N (generate_series); the users are named
 `demo-<seed>-<i>`, so seeding twice with the same seed adds nothing twice (it refuses: the demo
@@ -22,8 +24,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from goald.business import telegram_settle
-from goald.business import predictions
+from goald.business import badges, predictions, telegram_settle
 
 _USERS = """
 INSERT INTO app_users (name, is_vip, created_at)
@@ -99,5 +100,6 @@ def seed(conn, users: int, seed_value: int, today: date) -> dict:
         made["scheduled_notifications"] = cur.rowcount
         made["telegram_posts"], made["telegram_picks"] = telegram_settle.seed_demo(cur, max(20, users // 10))
         made["predictions"] = predictions.seed_demo(cur, seed_value, today)
+        made.update(badges.seed_demo(cur, ids, today))
     conn.commit()
     return made

@@ -9,7 +9,10 @@ One statement per run: it picks at most `batch` due referrals (FOR UPDATE SKIP L
 instance running the same job takes others, never the same), moves them, and grants their rewards
 through goald/business/rewards.py; the move and the grants commit together or not at all. A user
 with three identities or two subscriptions is one EXISTS, so one reward; the ledger's uniqueness
-rule (reason, reference = the referral id) would refuse a second anyway. Functions run in the
+rule (reason, reference = the referral id) would refuse a second anyway. The move looks the due
+referrals up by primary key (`id = ANY (ARRAY(...))`), not by a join: with statistics from before
+any referral moved (right after a bulk import), the planner chose a nested loop of every tier-2
+referral times every due one, past the statement timeout at 100,000 users. Functions run in the
 caller's greenlet on its connection and commit.
 """
 from __future__ import annotations
@@ -26,7 +29,7 @@ due AS (
                                  WHERE i.user_id = r.referred_id AND i.last_login_at IS NOT NULL)
     ORDER BY r.id LIMIT %(batch)s FOR UPDATE SKIP LOCKED),
 moved AS (
-    UPDATE referrals r SET tier = 2, tier2_at = now() FROM due WHERE r.id = due.id AND r.tier = 1
+    UPDATE referrals r SET tier = 2, tier2_at = now() WHERE r.id = ANY (ARRAY(SELECT id FROM due)) AND r.tier = 1
     RETURNING r.id, r.referrer_id, r.referred_id)""", f"""
 SELECT referrer_id AS user_id, 'credits' AS currency, {TIER2_REFERRER_CREDITS}::bigint AS amount,
        'referral_tier2_referrer' AS reason, id::text AS reference FROM moved
@@ -42,7 +45,7 @@ due AS (
                                    AND (s.expires_at IS NULL OR s.expires_at > now()))
     ORDER BY r.id LIMIT %(batch)s FOR UPDATE SKIP LOCKED),
 moved AS (
-    UPDATE referrals r SET tier = 3, tier3_at = now() FROM due WHERE r.id = due.id AND r.tier = 2
+    UPDATE referrals r SET tier = 3, tier3_at = now() WHERE r.id = ANY (ARRAY(SELECT id FROM due)) AND r.tier = 2
     RETURNING r.id, r.referrer_id)""", f"""
 SELECT referrer_id AS user_id, 'credits' AS currency, {TIER3_REFERRER_CREDITS}::bigint AS amount,
        'referral_tier3_referrer' AS reason, id::text AS reference FROM moved

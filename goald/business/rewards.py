@@ -37,11 +37,12 @@ balances AS (
 """
 
 
-def grant_sql(ctes: str, grants_select: str) -> str:
+def grant_sql(ctes: str, grants_select: str, result: str = "count(*) FROM granted") -> str:
     """A whole statement: the caller's `ctes` (data-modifying ones included: they must sit at the
-    top level), then the grants `grants_select` yields, made; it answers how many were made."""
+    top level), then the grants `grants_select` yields, made; it answers how many were made, or
+    `result` (a select list that may count the caller's CTEs and `granted`)."""
     head = f"WITH {ctes}, " if ctes else "WITH "
-    return f"{head}grants AS ({grants_select}),{REWARD_CTES}SELECT count(*) FROM granted"
+    return f"{head}grants AS ({grants_select}),{REWARD_CTES}SELECT {result}"
 
 
 def balance_mismatches(conn) -> list[tuple]:
