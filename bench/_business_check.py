@@ -13,14 +13,15 @@ from datetime import datetime, timezone
 
 import psycopg2
 
-from goald.business import rewards, telegram_settle
+from goald.business import badges, predictions, rewards, telegram_settle
 
 
 class Traffic(threading.Thread):
     """What the app does while the bench runs, every `every_s`: a few new users referred and logged
     in (tier 2 due), a few tier-2 referred users subscribe (tier 3 due), and now and then a
-    notification for the VIPs or for a segment falls due, and the channel publishes posts with picks
-    on two more of the matches goald has ingested."""
+    notification for the VIPs or for a segment falls due, the channel publishes posts with picks on
+    ten more of the matches goald has ingested, users open the app, predict and comment (badges
+    fall due), and the AI sends a batch of predictions for the matches present."""
 
     def __init__(self, dsn: str, seed: int, every_s: float = 0.5):
         super().__init__(daemon=True)
@@ -61,8 +62,18 @@ class Traffic(threading.Thread):
             SELECT referred_id, 'monthly', 'active', now() + interval '30 days' FROM referrals
             WHERE tier = 2 AND NOT EXISTS (SELECT 1 FROM subscriptions s WHERE s.user_id = referred_id)
             ORDER BY id LIMIT 3""")
+        cur.execute("""
+            WITH u AS (SELECT id FROM app_users ORDER BY random() LIMIT 30)
+            INSERT INTO user_login_days (user_id, day) SELECT id, (now() AT TIME ZONE 'UTC')::date FROM u
+            ON CONFLICT DO NOTHING""")
+        cur.execute("""
+            INSERT INTO match_comments (user_id, match_id, body)
+            SELECT u.id, m.id, 'What a game' FROM (SELECT id FROM app_users ORDER BY random() LIMIT 10) u
+            CROSS JOIN LATERAL (SELECT id FROM matches ORDER BY random() LIMIT 1) m""")
         if r % 3 == 0:
-            telegram_settle.seed_demo(cur, 2)
+            telegram_settle.seed_demo(cur, 10)
+        if r % 10 == 0:
+            predictions.seed_demo(cur, 1000 + r, datetime.now(timezone.utc).date())
         if r % 6 == 0:
             if self.rng.random() < 0.5:
                 cur.execute("INSERT INTO scheduled_notifications (title, body, audience, scheduled_at) "
@@ -85,6 +96,9 @@ PENDING = {
         SELECT count(*) FROM scheduled_notifications WHERE scheduled_at <= now() AND status IN ('pending', 'sending')""",
     "push messages not sent": """
         SELECT count(*) FROM notification_outbox WHERE channel = 'push' AND status IN ('pending', 'sending')""",
+    "predictions of ended matches not settled": """
+        SELECT count(*) FROM ai_predictions p JOIN matches m ON m.id = p.match_id
+        WHERE p.status = 'pending' AND m.status_id IN (8, 11, 12)""",
     "telegram posts of finished matches not settled": """
         SELECT count(*) FROM telegram_posts p JOIN matches m ON m.id = p.match_id
         WHERE p.status = 'open' AND m.status_id IN (8, 11, 12)""",
@@ -151,6 +165,27 @@ OFFENDERS = [
           AND NOT EXISTS (SELECT 1 FROM notification_outbox o WHERE o.scheduled_id = n.id AND o.user_id = u.id)"""),
     ("a push message failed", """
         SELECT id, error FROM notification_outbox WHERE channel = 'push' AND status = 'failed'"""),
+    ("a badge without exactly its rewards in the ledger", """
+        SELECT ub.user_id, b.code FROM user_badges ub JOIN badges b ON b.id = ub.badge_id
+        WHERE (SELECT count(*) FROM reward_ledger l WHERE l.user_id = ub.user_id AND l.reason = 'badge'
+               AND l.reference = b.code)
+              <> (b.reward_credits > 0)::int + (b.reward_xp > 0)::int"""),
+    ("a badge reward without the badge", """
+        SELECT l.id FROM reward_ledger l WHERE l.reason = 'badge' AND NOT EXISTS (
+            SELECT 1 FROM user_badges ub JOIN badges b ON b.id = ub.badge_id
+            WHERE ub.user_id = l.user_id AND b.code = l.reference)"""),
+    ("a badge message without the badge", """
+        SELECT o.id FROM notification_outbox o WHERE o.kind = 'badge_unlocked' AND NOT EXISTS (
+            SELECT 1 FROM user_badges ub WHERE o.dedupe_key = 'badge:' || ub.user_id || ':' || ub.badge_id)"""),
+    ("a badge unlocked for a user with a token and no message (lost)", """
+        SELECT ub.user_id, ub.badge_id FROM user_badges ub
+        WHERE EXISTS (SELECT 1 FROM push_tokens p WHERE p.user_id = ub.user_id AND p.active
+                      AND p.created_at < ub.unlocked_at - interval '1 second')
+          AND NOT EXISTS (SELECT 1 FROM notification_outbox o
+                          WHERE o.dedupe_key = 'badge:' || ub.user_id || ':' || ub.badge_id)"""),
+    ("a prediction settled from a match not yet at the state its market needs", """
+        SELECT p.id, p.market, m.status_id FROM ai_predictions p JOIN matches m ON m.id = p.match_id
+        WHERE p.status IN ('won', 'lost') AND m.status_id NOT IN (3, 4, 5, 6, 7, 8, 11, 12)"""),
     ("a Telegram reply failed", """
         SELECT id, last_error FROM telegram_posts WHERE status = 'reply_failed'"""),
     ("a queued post with a pick left unsettled", """
@@ -186,12 +221,21 @@ def verify(dsn: str, gateway, telegram=None) -> tuple[dict, list[str]]:
         posts, posts_finished = cur.fetchone()
         cur.execute("SELECT channel_id, message_id FROM telegram_posts WHERE status = 'settled'")
         settled_posts = {(c_, m) for c_, m in cur.fetchall()}
+        cur.execute("SELECT count(*) FROM user_badges")
+        badges_unlocked = cur.fetchone()[0]
+        cur.execute("SELECT count(*) FILTER (WHERE match_id IS NOT NULL), count(*) FILTER (WHERE status <> 'pending') "
+                    "FROM ai_predictions")
+        predictions_matched, predictions_settled = cur.fetchone()
         cur.execute("SELECT count(*) FROM reward_ledger")
         grants = cur.fetchone()[0]
         cur.execute("SELECT tier, count(*) FROM referrals GROUP BY tier ORDER BY tier")
         tiers = dict(cur.fetchall())
         cur.execute("SELECT count(*) FROM scheduled_notifications WHERE status = 'sent'")
         notified = cur.fetchone()[0]
+    with psycopg2.connect(dsn) as c:
+        left = badges.unlock(c, today, 1_000_000)        # nothing may be left due after the drain
+    if left["unlocked"]:
+        problems.append(f"{left['unlocked']} badges were due and not unlocked after the drain")
     delivered = set(gateway.delivered)
     lost = sent - delivered
     if lost:
@@ -214,7 +258,8 @@ def verify(dsn: str, gateway, telegram=None) -> tuple[dict, list[str]]:
     figures = {"telegram_posts": posts, "telegram_posts_of_finished_matches": posts_finished,
                "telegram_posts_settled": len(settled_posts),
                "telegram_replies_sent_again_after_a_kill_in_flight": twice if telegram is not None else None,
-               "grants": grants, "referrals_by_tier": tiers, "notifications_sent": notified,
+               "badges": badges_unlocked, "predictions_matched": predictions_matched,
+               "predictions_settled": predictions_settled, "grants": grants, "referrals_by_tier": tiers, "notifications_sent": notified,
                "push_sent": len(sent), "push_delivered": len(delivered),
                "push_resent_and_absorbed_by_key": gateway.repeats}
     return figures, problems

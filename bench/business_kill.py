@@ -44,6 +44,7 @@ def node_env(push: PushGateway, telegram: TelegramApi, suffix: str) -> dict:
     wanted = {"business.batch_size": "40", "push.batch_size": "60", "push.lease_s": "10",
               "push.notifications_per_run": "2", "badges.batch_size": "200", "predictions.batch_size": "50",
               "telegram.batch_size": "5", "telegram.lease_s": "60", "telegram.bot_token": "123:bench",
+              "telegram.timeout_s": "2", "telegram.retries": "0",     # a send fits in the bench jobs' 30 s
               "telegram.api_url": telegram.url}
     known = {s.name: s for s in settings.SETTINGS}
     for name, value in wanted.items():

@@ -29,6 +29,7 @@ from goald import __version__, config as config_mod, doctor, exitcodes, flags as
 from goald.actors import catalog, ledger
 from goald.actors.clock import Replan
 from goald.actors.jobs import ingest
+from goald.business import demo
 from goald.actors.matches import MatchPipeline
 from goald.actors.runtime import Runtime
 from goald.actors.schedule import collisions
@@ -106,6 +107,7 @@ class _Daemon:
         self.listener = None
         self.provider = None
         self.demo_feed = None
+        self.demo_population: gevent.Greenlet | None = None
         self.leadership: Leadership | None = None
         self.feed: ChangeFeed | None = None
 
@@ -136,6 +138,8 @@ class _Daemon:
                 return code
             return self._serve()
         finally:
+            if self.demo_population is not None:
+                self.demo_population.kill(block=True, timeout=5)
             self._stop_tree()
             if self.leadership is not None:
                 self.leadership.release()
@@ -237,11 +241,21 @@ class _Daemon:
             logs.event("ERROR", "goald.start_failed", "Actors did not start; the log above says which and why")
             return exitcodes.STARTUP
         ingest.log_started(self.rt.specs, cfg)
+        if self.demo_feed is not None and cfg["provider.demo_users"] > 0:
+            self.demo_population = gevent.spawn(self._populate_demo, db.pool, cfg["provider.demo_users"])
         host, port = self.tree.console_address()
         logs.event("INFO", "goald.ready", f"goald ready: console on http://{host}:{port}", host=host, port=port,
                    jobs=len(specs))
         self.notifier.ready(f"ready: {len(specs)} jobs, console on {host}:{port}")
         return None
+
+    @staticmethod
+    def _populate_demo(pool, users: int) -> None:
+        """The demo feed's users (goald/business/demo.py), in their own greenlet: logged once made."""
+        made = demo.populate_when_matches_arrive(pool, users, sleep=gevent.sleep)
+        if made:
+            logs.event("INFO", "demo.population", "Demo population made for the business jobs (provider.demo_users): "
+                       + ", ".join(f"{n:,} {kind.replace('_', ' ')}" for kind, n in made.items()), **made)
 
     def _start_provider(self) -> int | None:
         """The provider client; with no provider.base_url, the built-in simulator as a demo feed."""

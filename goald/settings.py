@@ -445,6 +445,13 @@ SETTINGS: tuple[Setting, ...] = (
         minimum=0, maximum=20000,
     ),
     Setting(
+        "provider.demo_users", int, 1000,
+        "With the built-in simulator as the feed, a database without app users gets this many demo "
+        "users (as `goald seed-demo` makes them) once the first matches are in, so that every business "
+        "job has work; 0: none.",
+        minimum=0, maximum=1_000_000,
+    ),
+    Setting(
         "provider.demo_seed", int, 1,
         "Seed of the built-in simulator's day: the same seed gives the same day.",
         minimum=0, maximum=2**31 - 1,

@@ -58,3 +58,27 @@ def test_a_fresh_goald_run_on_the_demo_feed_shows_live_matches_within_10_seconds
         (m["id"], m["status_id"], m["minute_text"]) for m in live if not m["minute_text"]]
     assert g.stop() == 0, g.stderr
 
+
+
+def test_on_the_demo_feed_goald_run_makes_a_demo_population_once_the_first_matches_are_in(db_dsn, processes):
+    import time
+
+    from support import sql
+
+    g = processes(GOALD_DATABASE_URL=db_dsn, GOALD_PROVIDER_DEMO_USERS="200")
+    g.wait_ready()
+    deadline = time.monotonic() + 60
+    made = []
+    while time.monotonic() < deadline and not made:
+        made = [e for e in g.events() if e.get("event") == "demo.population"]
+        time.sleep(0.25)
+    assert made, g.stderr[-3000:]
+    assert made[0]["users"] == 200 and made[0]["telegram_posts"] > 0 and made[0]["predictions"] > 0
+    assert sql(db_dsn, "SELECT count(*) FROM app_users") == [(200,)]
+    assert g.stop() == 0, g.stderr
+    again = processes("again", GOALD_DATABASE_URL=db_dsn, GOALD_PROVIDER_DEMO_USERS="200")
+    again.wait_ready()
+    time.sleep(8)                                   # the matches are in: it would have seeded by now
+    assert sql(db_dsn, "SELECT count(*) FROM app_users") == [(200,)]
+    assert not [e for e in again.events() if e.get("event") == "demo.population"]
+    assert again.stop() == 0, again.stderr

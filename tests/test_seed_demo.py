@@ -40,3 +40,17 @@ def test_the_demo_population_gives_every_business_job_work_and_a_second_seed_of_
     assert again.returncode == 2 and "exist already" in again.stderr
     assert seed(db_dsn, "--users", "10", "--seed", "2").returncode == 0
     assert seed(db_dsn, "--users", "0").returncode == 2
+
+
+def test_the_demo_feeds_population_waits_for_matches_and_never_seeds_a_database_with_users(db_dsn, pool):
+    from goald.business import demo
+
+    slept = []
+    assert demo.populate_when_matches_arrive(pool, 50, poll_s=0.01, give_up_s=0.2,
+                                             sleep=lambda s: (slept.append(s), time.sleep(s))) is None
+    assert slept and sql(db_dsn, "SELECT count(*) FROM app_users") == [(0,)]        # no match yet: waited, made none
+    sql(db_dsn, "INSERT INTO matches (id, match_time, status_id) VALUES ('m1', 1700000000, 8)")
+    made = demo.populate_when_matches_arrive(pool, 50, poll_s=0.01, give_up_s=5)
+    assert made["users"] == 50 and sql(db_dsn, "SELECT count(*) FROM app_users") == [(50,)]
+    assert demo.populate_when_matches_arrive(pool, 50, poll_s=0.01, give_up_s=5) is None     # users exist: left alone
+    assert sql(db_dsn, "SELECT count(*) FROM app_users") == [(50,)]

@@ -22,7 +22,9 @@ users exist already). Runs in the caller's greenlet on its connection and commit
 """
 from __future__ import annotations
 
-from datetime import date
+import time
+from datetime import date, datetime, timezone
+from typing import Callable
 
 from goald.business import badges, predictions, telegram_settle
 
@@ -85,6 +87,8 @@ def seed(conn, users: int, seed_value: int, today: date) -> dict:
     """Make the population; returns what was made, by kind."""
     s = str(seed_value)
     with conn.cursor() as cur:
+        # Two seeds at once (two demo nodes on one database) take turns: the second finds the users.
+        cur.execute("SELECT pg_advisory_xact_lock(hashtext('goald.seed-demo'))")
         cur.execute("SELECT count(*) FROM app_users WHERE name LIKE %s", (f"demo-{s}-%",))
         if cur.fetchone()[0]:
             conn.rollback()
@@ -103,3 +107,31 @@ def seed(conn, users: int, seed_value: int, today: date) -> dict:
         made.update(badges.seed_demo(cur, ids, today))
     conn.commit()
     return made
+
+
+def populate_when_matches_arrive(pool, users: int, *, poll_s: float = 5.0, give_up_s: float = 600.0,
+                                 sleep: Callable[[float], None] = time.sleep) -> dict | None:
+    """The demo feed's population (`provider.demo_users`): once the first matches are in the
+    database (the demo's posts and predictions are made from them), a database without any app
+    user gets `seed(users, seed 1)`; one with users is left alone. Returns what was made, or None
+    (users existed, or no match arrived within `give_up_s`). Runs in its own greenlet, spawned by
+    the daemon (goald/daemon.py) when the built-in simulator is the feed; a database error is
+    retried at the next poll, so a database restart only delays it."""
+    deadline = time.monotonic() + give_up_s
+    while time.monotonic() < deadline:
+        try:
+            with pool.connection() as conn:
+                with conn.cursor() as cur:
+                    cur.execute("SELECT EXISTS (SELECT 1 FROM app_users), EXISTS (SELECT 1 FROM matches)")
+                    has_users, has_matches = cur.fetchone()
+                conn.rollback()
+                if has_users:
+                    return None
+                if has_matches:
+                    return seed(conn, users, 1, datetime.now(timezone.utc).date())
+        except DemoError:
+            return None                         # another node made it meanwhile
+        except Exception:  # noqa: BLE001 - the database away or restarting: try again at the next poll
+            pass
+        sleep(poll_s)
+    return None
