@@ -12,7 +12,6 @@ apply, tick the minute engine, let them apply, flush the writes.
 from __future__ import annotations
 
 import contextlib
-import io
 import time
 
 import gevent
@@ -31,7 +30,7 @@ from goald.console.app import AppContext, make_app
 from goald.db.pool import Pool
 from goald.match.changes import Changes
 from goald.provider import decode
-from support import sql  # noqa: F401  (re-exported: the match tests import it from here)
+from support import sql, wsgi_get  # noqa: F401  (sql re-exported: the match tests import it from here)
 
 _ENC = msgspec.json.Encoder()
 
@@ -149,18 +148,7 @@ class Harness:
 
     def get(self, path, headers=None):
         """(status, headers (lower-case names), body bytes) of a GET through the console app, in-process."""
-        path, _, query = path.partition("?")
-        environ = {"REQUEST_METHOD": "GET", "PATH_INFO": path, "QUERY_STRING": query, "SERVER_NAME": "test",
-                   "SERVER_PORT": "80", "wsgi.input": io.BytesIO(b""), "wsgi.url_scheme": "http",
-                   "SERVER_PROTOCOL": "HTTP/1.1"}
-        for k, v in (headers or {}).items():
-            environ["HTTP_" + k.upper().replace("-", "_")] = v
-        out = {}
-
-        def start_response(status, hdrs, exc_info=None):
-            out["status"], out["headers"] = int(status.split()[0]), {k.lower(): v for k, v in hdrs}
-        body = b"".join(self.app(environ, start_response))
-        return out["status"], out["headers"], body
+        return wsgi_get(self.app, path, headers)
 
     def get_json(self, path):
         status, _, body = self.get(path)

@@ -1,4 +1,5 @@
 """Test support: running the `goald` command (clean environment, bounded) and reading its logs."""
+import io
 import json
 import os
 import socket
@@ -114,3 +115,19 @@ def _pings(client):
         return client.ping()
     except (redis.exceptions.RedisError, OSError):
         return False
+
+
+def wsgi_get(app, path, headers=None):
+    """(status, headers (lower-case names), body bytes) of a GET through a WSGI app, in-process."""
+    path, _, query = path.partition("?")
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": path, "QUERY_STRING": query, "SERVER_NAME": "test",
+               "SERVER_PORT": "80", "wsgi.input": io.BytesIO(b""), "wsgi.url_scheme": "http",
+               "SERVER_PROTOCOL": "HTTP/1.1"}
+    for k, v in (headers or {}).items():
+        environ["HTTP_" + k.upper().replace("-", "_")] = v
+    out = {}
+
+    def start_response(status, hdrs, exc_info=None):
+        out["status"], out["headers"] = int(status.split()[0]), {k.lower(): v for k, v in hdrs}
+    body = b"".join(app(environ, start_response))
+    return out["status"], out["headers"], body

@@ -2,7 +2,6 @@
 cache: every filter, keyset pages in a stable order, bad parameters as 400s in the envelope,
 ETag / 304 and gzip, answers from the cache, and the prediction jobs invalidating them."""
 import gzip
-import io
 import time
 
 import gevent.event
@@ -17,7 +16,7 @@ from goald.cache.backends import MemoryBackend
 from goald.cache.cache import Cache, KindPolicy
 from goald.console.app import AppContext, make_app
 from goald.console.predictions_api import PredictionList
-from support import sql
+from support import sql, wsgi_get
 
 NOW = int(time.time())
 DAY = time.strftime("%Y-%m-%d", time.gmtime(NOW - 300))
@@ -32,18 +31,7 @@ class Api:
         self.app = make_app(AppContext(pool=pool, node="t", database="t", embedded=False, cache=self.cache))
 
     def get(self, path, headers=None):
-        path, _, query = path.partition("?")
-        environ = {"REQUEST_METHOD": "GET", "PATH_INFO": path, "QUERY_STRING": query, "SERVER_NAME": "t",
-                   "SERVER_PORT": "80", "wsgi.input": io.BytesIO(b""), "wsgi.url_scheme": "http",
-                   "SERVER_PROTOCOL": "HTTP/1.1"}
-        for k, v in (headers or {}).items():
-            environ["HTTP_" + k.upper().replace("-", "_")] = v
-        out = {}
-
-        def start_response(status, hdrs, exc_info=None):
-            out["status"], out["headers"] = int(status.split()[0]), {k.lower(): v for k, v in hdrs}
-        body = b"".join(self.app(environ, start_response))
-        return out["status"], out["headers"], body
+        return wsgi_get(self.app, path, headers)
 
     def json(self, path):
         status, _, body = self.get(path)
