@@ -15,9 +15,9 @@ A run is three statements however many posts (with no bot token configured, one)
    `settled`; a failed send → tried again next run, `reply_failed` after 5; not tried (breaker
    open, throttled, the run's time nearly up) → waits for the next run, no attempt counted.
 
-Delivery is exactly-once except in one window: a run killed (or the database lost) between
-Telegram's answer and step 3's commit sends that reply again after the lease, because the Bot API
-has no idempotency key: at least once there, never lost. Picks are never settled again by a
+Delivery is exactly-once except in one window: a run killed (or the database lost) after a
+reply's request went out and before step 3's commit sends that reply again after the lease,
+because the Bot API has no idempotency key: at least once there, never lost. Picks are never settled again by a
 retry. The body runs in its job actor's run greenlet; an exception fails the run (the ledger
 records it) and leaves claimed replies to be claimed again after the lease.
 """
