@@ -310,3 +310,16 @@ def test_the_demo_seed_makes_predictions_from_the_matches_present_and_none_witho
         conn.rollback()
     out, _ = run(pool, jobs.prediction_matcher)
     assert out["tried"] == 2
+
+
+def test_demo_predictions_of_a_live_match_are_never_ahead_of_it(pool, db_dsn):
+    now = int(time.time())
+    sql(db_dsn, "INSERT INTO teams (id, name) VALUES ('h', 'Home Town'), ('a', 'Away City')")
+    for i in range(20):                            # twenty live matches, each in its 20th minute
+        sql(db_dsn, "INSERT INTO matches (id, home_team_id, away_team_id, match_time, status_id, minute) "
+                    "VALUES (%s, 'h', 'a', %s, 2, 20)", (f"live{i}", now - 19 * 60))
+    with pool.connection() as conn, conn.cursor() as cur:
+        assert predictions.seed_demo(cur, 7, date.today()) == 20
+        conn.commit()
+    assert sql(db_dsn, "SELECT count(*) FILTER (WHERE predicted_at > now()), max(minute_at_prediction) "
+                       "FROM ai_predictions") == [(0, 20)]

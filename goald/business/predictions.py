@@ -132,8 +132,8 @@ SELECT 'demo-' || %(seed)s || '-' || m.id,
        CASE v.k WHEN 1 THEN 'FC ' || ta.name WHEN 3 THEN upper(ta.name) WHEN 4 THEN split_part(ta.name, ' ', 1)
                 WHEN 5 THEN translate(ta.name, 'aeou', 'áéöü') ELSE ta.name END,
        coalesce(c.name, ''),
-       to_timestamp(m.match_time + CASE WHEN m.status_id = 1 THEN -1800      -- before kick-off: a pre-match pick
-                                        ELSE v.minute * 60 + CASE WHEN v.minute > 45 THEN 900 ELSE 0 END END),
+       least(now(), to_timestamp(m.match_time + CASE WHEN m.status_id = 1 THEN -1800   -- before kick-off: pre-match
+                                                     ELSE v.minute * 60 + CASE WHEN v.minute > 45 THEN 900 ELSE 0 END END)),
        v.minute, least(m.home_regular, v.h %% 2), least(m.away_regular, (v.h / 2) %% 2),
        ({_DEMO_MARKETS})[1 + v.h %% {len(MARKETS)}], round((0.5 + (v.h %% 46) / 100.0)::numeric, 2)
 FROM (SELECT m.* FROM matches m
@@ -142,7 +142,9 @@ JOIN teams th ON th.id = m.home_team_id
 JOIN teams ta ON ta.id = m.away_team_id
 LEFT JOIN competitions c ON c.id = m.competition_id
 CROSS JOIN LATERAL (SELECT h, CASE WHEN h %% 10 = 0 THEN 6 ELSE h %% 6 END AS k,
-                           CASE WHEN m.status_id = 1 THEN 0 ELSE (h / 7) %% 86 END AS minute
+                           CASE WHEN m.status_id = 1 THEN 0
+                                WHEN m.status_id IN (8, 11, 12) THEN (h / 7) %% 86
+                                ELSE least((h / 7) %% 86, coalesce(m.minute, 0)) END AS minute   -- live: not ahead of it
                     FROM (SELECT (hashtext(%(seed)s || m.id) %% 100000 + 100000) %% 100000 AS h) x) v
 ON CONFLICT (external_id) DO NOTHING
 """
