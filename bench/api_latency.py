@@ -82,7 +82,8 @@ def run_syncs(dsn, sim_url):
     from goald.db.pool import Pool
     from goald.provider.client import ProviderClient
 
-    cfg = config.load(None, {"GOALD_H2H_BATCH_SIZE": "400"}, search=False)
+    # The local simulator has no per-minute budget for match/analysis: h2h_sync unpaced.
+    cfg = config.load(None, {"GOALD_H2H_BATCH_SIZE": "400", "GOALD_H2H_CALLS_PER_MINUTE": "0"}, search=False)
     pool = Pool(dsn, maxconn=4)
     client = ProviderClient(sim_url, "demo", "demo")
     try:

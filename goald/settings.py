@@ -513,6 +513,12 @@ SETTINGS: tuple[Setting, ...] = (
         minimum=1, maximum=5000,
     ),
     Setting(
+        "h2h.calls_per_minute", int, 60,
+        "match/analysis calls h2h_sync starts a minute at most, evenly spaced: the provider allows 60, "
+        "and a burst of them throttles the whole account, the live feed included. 0: no pacing.",
+        minimum=0, maximum=100_000,
+    ),
+    Setting(
         "match.recent_max_pages", int, 50,
         "Pages of match/recent/list one run of recent_sync reads at most (1000 matches a page); "
         "the next run goes on from where it stopped.",

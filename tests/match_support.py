@@ -97,7 +97,9 @@ class Harness:
     def __init__(self, dsn, world, **env):
         self.world = world
         self.clock = world.clock
-        self.cfg = config.load(None, {"GOALD_MATCH_RETIRE_AFTER_S": "3600", **env}, search=False)
+        # h2h_sync unpaced: the simulated provider has no per-minute budget for match/analysis.
+        self.cfg = config.load(None, {"GOALD_MATCH_RETIRE_AFTER_S": "3600", "GOALD_H2H_CALLS_PER_MINUTE": "0", **env},
+                               search=False)
         self.pool = Pool(dsn, maxconn=5)
         self.changes = Changes()
         self.pipeline = MatchPipeline(self.pool, lambda: self.cfg, self.changes, clock=self.clock.now)

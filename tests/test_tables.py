@@ -338,3 +338,33 @@ def test_the_match_details_switch_shares_one_matchs_answer_or_builds_it_for_ever
     answers += [h.get(f"/api/matches/{mid}") for _ in range(4)]
     assert {a[0] for a in answers} == {200} and len({a[2] for a in answers}) == 1 and first > 0
     assert h.pool.stats().queries - before == (first if enabled else 5 * first)
+
+
+def test_h2h_calls_are_spaced_to_the_providers_per_minute_budget_and_a_cancelled_run_starts_no_more(pool):
+    import time
+
+    import gevent.event
+
+    from goald import config
+    from goald.actors.context import JobCancelled, JobContext
+    from goald.actors.ledger import Occurrence
+
+    assert config.load(None, {}, search=False)["h2h.calls_per_minute"] == 60     # the provider's budget
+    started = []
+
+    def fetch(i):
+        started.append(time.monotonic())
+        return i
+
+    def ctx(cancel):
+        return JobContext(occurrence=Occurrence("h2h_sync", time.time()), pool=pool,
+                          config=config.load(None, {}, search=False), node="t", cancel=cancel)
+    got, errors = jobs._fetch_each(ctx(gevent.event.Event()), ["a", "b", "c", "d"], fetch, per_minute=600)
+    assert sorted(got) == ["a", "b", "c", "d"] and not errors
+    assert min(b - a for a, b in zip(started, started[1:])) >= 0.09
+    started.clear()
+    cancel = gevent.event.Event()
+    gevent.spawn_later(0.25, cancel.set)
+    with pytest.raises(JobCancelled):
+        jobs._fetch_each(ctx(cancel), [str(i) for i in range(50)], fetch, per_minute=600)
+    assert 2 <= len(started) <= 4                   # it stopped starting calls once cancelled

@@ -33,8 +33,10 @@ def _now(ctx) -> float:
     return ctx.matches.clock() if ctx.matches is not None else time.time()
 
 
-def _fetch_each(ctx, ids: list[str], fetch) -> tuple[dict, list[ProviderError]]:
-    """`fetch(id)` for each id, `match.enricher_concurrency` at a time: (answers by id, errors)."""
+def _fetch_each(ctx, ids: list[str], fetch, per_minute: int = 0) -> tuple[dict, list[ProviderError]]:
+    """`fetch(id)` for each id, `match.enricher_concurrency` at a time, and with `per_minute` at
+    most that many started a minute (evenly spaced; 0: no pacing): (answers by id, errors). A
+    cancelled run stops starting new calls."""
     got: dict = {}
     errors: list[ProviderError] = []
 
@@ -47,10 +49,17 @@ def _fetch_each(ctx, ids: list[str], fetch) -> tuple[dict, list[ProviderError]]:
             logs.event("DEBUG", "tables.fetch_failed", f"{ctx.job}: {i} not fetched: {e}", job=ctx.job, id=i,
                        reason=e.reason)
 
+    interval = 60.0 / per_minute if per_minute else 0.0
     group = gevent.pool.Pool(ctx.config["match.enricher_concurrency"])
-    for i in ids:
-        group.spawn(one, i)
-    group.join(raise_error=True)
+    try:
+        for k, i in enumerate(ids):
+            if k and interval:
+                gevent.sleep(interval)
+                ctx.check_cancelled()
+            group.spawn(one, i)
+        group.join(raise_error=True)
+    finally:
+        group.kill()
     return got, errors
 
 
@@ -110,7 +119,7 @@ def h2h_sync(ctx) -> dict:
         due = tables_store.h2h_due(conn, now, horizon_s=cfg["h2h.horizon_s"], refresh_s=cfg["h2h.refresh_s"],
                                    limit=cfg["h2h.batch_size"])
         conn.rollback()
-    fetched, errors = _fetch_each(ctx, due, ctx.provider.analysis)
+    fetched, errors = _fetch_each(ctx, due, ctx.provider.analysis, cfg["h2h.calls_per_minute"])
     if due and len(errors) == len(due):
         raise errors[0]
     docs = [tables_store.h2h_doc(mid, d.items[0]) for mid, d in fetched.items() if d.items]
