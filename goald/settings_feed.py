@@ -146,7 +146,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "h2h.calls_per_minute", int, 60,
         "match/analysis calls h2h_sync starts a minute at most, evenly spaced: the provider allows 60, "
-        "and a burst of them throttles the whole account, the live feed included. 0: no pacing.",
+        "and a burst of them throttles the whole account, the live feed included. A run asks about no "
+        "more matches than fit in 80 % of its timeout at this pace. 0: no pacing.",
         minimum=0, maximum=100_000,
     ),
     Setting(

@@ -368,3 +368,21 @@ def test_h2h_calls_are_spaced_to_the_providers_per_minute_budget_and_a_cancelled
     with pytest.raises(JobCancelled):
         jobs._fetch_each(ctx(cancel), [str(i) for i in range(50)], fetch, per_minute=600)
     assert 2 <= len(started) <= 4                   # it stopped starting calls once cancelled
+
+
+def test_a_paced_h2h_run_asks_about_no_more_matches_than_fit_in_its_time(pool):
+    import time
+
+    import gevent.event
+
+    from goald import config
+    from goald.actors.context import JobContext
+    from goald.actors.ledger import Occurrence
+
+    def ctx(env, timeout_s):
+        return JobContext(occurrence=Occurrence("h2h_sync", time.time()), pool=pool,
+                          config=config.load(None, env, search=False), node="t", cancel=gevent.event.Event(),
+                          deadline=time.time() + timeout_s)
+    assert jobs.h2h_paced_limit(ctx({}, 600)) == 200                    # 200 calls at 60 a minute fit in 600 s
+    assert jobs.h2h_paced_limit(ctx({"GOALD_H2H_BATCH_SIZE": "5000"}, 600)) in (479, 480)   # 80 % of 600 s, 1/s
+    assert jobs.h2h_paced_limit(ctx({"GOALD_H2H_BATCH_SIZE": "5000", "GOALD_H2H_CALLS_PER_MINUTE": "0"}, 600)) == 5000

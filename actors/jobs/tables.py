@@ -112,12 +112,21 @@ def standings_sync(ctx) -> dict:
             "seasons": len(docs), "changed": len(changed), "rejected": rejected}
 
 
+def h2h_paced_limit(ctx) -> int:
+    """h2h.batch_size, or fewer when the paced calls (h2h.calls_per_minute) would not fit in 80 %
+    of the run's time: a run that times out writes nothing it fetched."""
+    limit, per_minute = ctx.config["h2h.batch_size"], ctx.config["h2h.calls_per_minute"]
+    if per_minute and ctx.deadline is not None:
+        limit = min(limit, max(1, int((ctx.deadline - time.time()) * 0.8 * per_minute / 60)))
+    return limit
+
+
 def h2h_sync(ctx) -> dict:
     cfg = ctx.config
     now = _now(ctx)
     with ctx.connection() as conn:
         due = tables_store.h2h_due(conn, now, horizon_s=cfg["h2h.horizon_s"], refresh_s=cfg["h2h.refresh_s"],
-                                   limit=cfg["h2h.batch_size"])
+                                   limit=h2h_paced_limit(ctx))
         conn.rollback()
     fetched, errors = _fetch_each(ctx, due, ctx.provider.analysis, cfg["h2h.calls_per_minute"])
     if due and len(errors) == len(due):
