@@ -44,6 +44,18 @@ def event(level: str, name: str, message: str, depth: int = 1, **fields: Any) ->
     logger.bind(event=name, **fields).opt(depth=depth).log(level, message)
 
 
+ONCE: set[str] = set()          # events event_once has logged in this process
+
+
+def event_once(level: str, name: str, message: str, **fields: Any) -> None:
+    """`event`, the first time this process logs `name` only (a standing condition such as an
+    outbound channel left unconfigured: said once, not at every run)."""
+    if name in ONCE:
+        return
+    ONCE.add(name)
+    event(level, name, message, depth=2, **fields)
+
+
 class Sampler:
     """One log line per (event, key) per `every_s`; the lines left out are counted and the next
     line says how many. Used where one cause can repeat thousands of times a minute (a provider

@@ -10,7 +10,7 @@ import psycopg2
 import pytest
 from gevent.pywsgi import WSGIServer
 
-from goald import config
+from goald import config, logs
 from goald.actors.context import JobContext
 from goald.actors.jobs import business
 from goald.actors.ledger import Occurrence
@@ -217,7 +217,7 @@ def test_two_senders_at_once_never_send_a_message_twice(pool, db_dsn, gateway):
 
 
 def test_without_a_gateway_messages_wait_in_the_outbox_and_the_log_says_so_once(pool, db_dsn, log_lines):
-    business._SAID_NO_GATEWAY.clear()
+    logs.ONCE.discard("push.not_configured")
     people(db_dsn, vip=2, free=0)
     notify(db_dsn, "vip")
     run(pool, business.scheduled_notifications)

@@ -9,7 +9,7 @@ import gevent.event
 import pytest
 from gevent.pywsgi import WSGIHandler, WSGIServer
 
-from goald import config
+from goald import config, logs
 from goald.actors.context import JobContext
 from goald.actors.jobs import telegram as job
 from goald.actors.ledger import Occurrence
@@ -280,7 +280,7 @@ def test_a_dead_api_opens_the_breaker_and_is_not_hammered(pool, db_dsn, api, log
 
 
 def test_without_a_token_replies_wait_in_the_outbox_and_the_log_says_so_once(pool, db_dsn, log_lines):
-    job._SAID_NO_TOKEN.clear()
+    logs.ONCE.discard("telegram.not_configured")
     match(db_dsn, "m", 8, ft=(1, 1))
     pid = post(db_dsn, "m", ["btts"])
     for _ in range(3):

@@ -23,9 +23,6 @@ from goald.actors.catalog import JobSpec
 from goald.actors.schedule import Schedule
 from goald.business import daily_rewards, notifications, push, referrals
 
-_SAID_NO_GATEWAY: list[bool] = []      # the "no push gateway" line is logged once per process
-
-
 def referral_tier2(ctx) -> dict:
     with ctx.connection() as conn:
         granted = referrals.promote_tier2(conn, ctx.config["business.batch_size"])
@@ -56,10 +53,8 @@ def push_sender(ctx) -> dict:
     however many messages; gateway calls of at most push.MAX_BATCH messages."""
     gateway = push.PushGateway.from_config(ctx.config)
     if gateway is None:
-        if not _SAID_NO_GATEWAY:
-            _SAID_NO_GATEWAY.append(True)
-            logs.event("WARNING", "push.not_configured", "No push gateway configured (push.gateway_url): push "
-                       "messages wait in notification_outbox, status pending")
+        logs.event_once("WARNING", "push.not_configured", "No push gateway configured (push.gateway_url): push "
+                        "messages wait in notification_outbox, status pending")
         return {"sent": 0}
     try:
         with ctx.connection() as conn:

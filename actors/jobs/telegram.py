@@ -30,7 +30,6 @@ from goald.actors.catalog import JobSpec
 from goald.actors.schedule import Schedule
 from goald.business import telegram, telegram_settle
 
-_SAID_NO_TOKEN: list[bool] = []      # the "no bot token" line is logged once per process
 TIMEOUT_S = 300.0
 
 
@@ -40,11 +39,9 @@ def telegram_settlement(ctx) -> dict:
     with ctx.connection() as conn:
         out = telegram_settle.settle_and_queue(conn, limit)
         if bot is None:
-            if not _SAID_NO_TOKEN:
-                _SAID_NO_TOKEN.append(True)
-                logs.event("WARNING", "telegram.not_configured", "No Telegram bot token configured "
-                           "(telegram.bot_token): settled posts' replies wait in notification_outbox "
-                           "(channel telegram, status pending)")
+            logs.event_once("WARNING", "telegram.not_configured", "No Telegram bot token configured "
+                            "(telegram.bot_token): settled posts' replies wait in notification_outbox "
+                            "(channel telegram, status pending)")
             return {**out, "sent": 0}
         batch = telegram_settle.claim_replies(conn, limit, ctx.config["telegram.lease_s"])
     try:
